@@ -1,0 +1,298 @@
+"""Wire contract v1: the events every Mac publishes to ``netdown.events.v1``.
+
+This module is the single owner of the contract (design brief, "Wire contract v1"). The agent
+encodes with it, the stream job and the replay command decode with it, the tests generate from it,
+and the event reference in ``docs/wire-contract.md`` is rendered from it
+(:mod:`netdown.wire_reference`), so a field is described in exactly one place.
+
+Decoding is one pass of msgspec's typed decoder over the raw bytes: for a valid event that is
+parse and validate together, the cheapest path measured (``make bench-json``). Only when that
+fails do we look again, slowly, to name the precise rejection reason; rejects are rare, so the
+diagnosis costs nothing on the hot path.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Callable
+from typing import Annotated, Final, Literal, TypeAlias
+
+import msgspec
+
+__all__ = [
+    "DEVICE_ID_PATTERN",
+    "MAX_EVENT_BYTES",
+    "SCHEMA_VERSION",
+    "ConnEvent",
+    "ErrorInfo",
+    "Event",
+    "EventType",
+    "Facts",
+    "HeartbeatEvent",
+    "Interface",
+    "NetworkExtension",
+    "PathEvent",
+    "ProbeEvent",
+    "RejectReason",
+    "Rejection",
+    "SpoolState",
+    "VpnFlags",
+    "decode",
+    "encode",
+    "event_type",
+]
+
+SCHEMA_VERSION: Final = 1
+MAX_EVENT_BYTES: Final = 64 * 1024
+DEVICE_ID_PATTERN: Final = r"^[A-Za-z0-9._-]{8,64}$"
+
+EventType: TypeAlias = Literal["path", "conn", "probe", "heartbeat"]
+Platform: TypeAlias = Literal["darwin", "linux"]
+Observer: TypeAlias = Literal["system", "app"]
+PathStatus: TypeAlias = Literal["satisfied", "unsatisfied", "requires_connection"]
+PathReason: TypeAlias = Literal[
+    "policy_denied",
+    "no_route",
+    "interface_unavailable",
+    "local_network_denied",
+    "cellular_denied",
+    "wifi_denied",
+    "vpn_inactive",
+    "other",
+]
+InterfaceType: TypeAlias = Literal["wifi", "wired", "cellular", "loopback", "tunnel", "other"]
+ConnState: TypeAlias = Literal["preparing", "waiting", "ready", "failed", "cancelled"]
+ProbeKind: TypeAlias = Literal["tcp", "dns", "https"]
+ExtensionKind: TypeAlias = Literal[
+    "packet_tunnel", "app_proxy", "transparent_proxy", "content_filter", "dns_proxy", "other"
+]
+
+# Bounds on free-text fields keep one event's memory cost predictable in the worker's tables.
+_Text = Annotated[str, msgspec.Meta(max_length=512)]
+_Name = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+
+
+class Interface(msgspec.Struct, frozen=True, kw_only=True):
+    """A network interface a path evaluation found usable."""
+
+    name: Annotated[_Name, msgspec.Meta(description="BSD interface name, e.g. `en0`, `utun3`.")]
+    type: Annotated[InterfaceType, msgspec.Meta(description="Link type of the interface.")]
+
+
+class ErrorInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """An error as the platform reported it, with a canonical name to match on across platforms."""
+
+    domain: Annotated[_Name, msgspec.Meta(description="Error domain: `posix`, `dns`, `tls`, ...")]
+    code: Annotated[int, msgspec.Meta(description="The platform's own code (ENETDOWN: 50 darwin, 100 linux).")]
+    name: Annotated[_Name, msgspec.Meta(description="Canonical symbolic name, e.g. `ENETDOWN`.")]
+
+
+class NetworkExtension(msgspec.Struct, frozen=True, kw_only=True):
+    """A network extension installed on the device (a suspect when episodes cluster)."""
+
+    id: Annotated[_Name, msgspec.Meta(description="Bundle id of the extension.")]
+    kind: Annotated[ExtensionKind, msgspec.Meta(description="NetworkExtension provider kind.")]
+
+
+class VpnFlags(msgspec.Struct, frozen=True, kw_only=True):
+    """Tunnel settings the field suspects of provoking NECP denials; null where not readable."""
+
+    include_all_networks: Annotated[
+        bool | None, msgspec.Meta(description="NETunnelProviderProtocol.includeAllNetworks.")
+    ] = None
+    enforce_routes: Annotated[bool | None, msgspec.Meta(description="enforceRoutes.")] = None
+    exclude_local_networks: Annotated[bool | None, msgspec.Meta(description="excludeLocalNetworks.")] = None
+
+
+class Facts(msgspec.Struct, frozen=True, kw_only=True):
+    """Slow-changing device facts carried by heartbeats."""
+
+    network_extensions: Annotated[
+        tuple[NetworkExtension, ...], msgspec.Meta(description="Installed network extensions.")
+    ] = ()
+    vpn: Annotated[VpnFlags | None, msgspec.Meta(description="Flags of the monitored VPN's profile.")] = None
+
+
+class SpoolState(msgspec.Struct, frozen=True, kw_only=True):
+    """The agent's disk spool: what waits to be sent, and what the size bound made it drop."""
+
+    pending: Annotated[int, msgspec.Meta(ge=0, description="Events spooled, not yet acknowledged.")]
+    dropped: Annotated[int, msgspec.Meta(ge=0, description="Events dropped (oldest first) since last heartbeat.")]
+
+
+class _Envelope(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    """Fields every event carries; ``type`` is the tag that selects the event class."""
+
+    v: Annotated[Literal[1], msgspec.Meta(description="Schema version, always 1.")]
+    event_id: Annotated[_Name, msgspec.Meta(description="Unique per event (a UUID); duplicates are dropped.")]
+    device_id: Annotated[
+        str,
+        msgspec.Meta(pattern=DEVICE_ID_PATTERN, description="Pseudonymous device id, `[A-Za-z0-9._-]{8,64}`."),
+    ]
+    boot_id: Annotated[_Name, msgspec.Meta(description="Changes at every boot (`kern.bootsessionuuid`).")]
+    seq: Annotated[int, msgspec.Meta(ge=0, description="Per-device counter, +1 per event; gaps mean loss.")]
+    ts_ms: Annotated[int, msgspec.Meta(ge=0, description="Event time, Unix epoch ms, device clock.")]
+    platform: Annotated[Platform, msgspec.Meta(description="`darwin` or `linux`.")]
+    os_version: Annotated[_Text, msgspec.Meta(description="OS release, e.g. `14.4.1`.")]
+    os_build: Annotated[_Text, msgspec.Meta(description="OS build, e.g. `23E224`; may be empty.")]
+    agent_version: Annotated[_Text, msgspec.Meta(description="Version of the agent that sent the event.")]
+
+
+class PathEvent(_Envelope, tag="path", frozen=True, kw_only=True):
+    """A path evaluation seen by an observer: the system (the agent itself) or the monitored app."""
+
+    observer: Annotated[Observer, msgspec.Meta(description="`system` (unrestricted process) or `app`.")]
+    app: Annotated[
+        _Name | None, msgspec.Meta(description="Bundle id or process name; required when `observer=app`.")
+    ] = None
+    status: Annotated[PathStatus, msgspec.Meta(description="Path status as Network.framework reports it.")]
+    reason: Annotated[
+        PathReason | None, msgspec.Meta(description="Why the path is not satisfied (`policy_denied` = NECP).")
+    ] = None
+    interfaces: Annotated[
+        tuple[Interface, ...], msgspec.Meta(description="Usable interfaces, e.g. `[{name: en0, type: wifi}]`.")
+    ]
+    ipv4: Annotated[bool, msgspec.Meta(description="Path supports IPv4.")]
+    ipv6: Annotated[bool, msgspec.Meta(description="Path supports IPv6.")]
+    dns: Annotated[bool, msgspec.Meta(description="Path has DNS.")]
+
+    def __post_init__(self) -> None:
+        if self.observer == "app" and self.app is None:
+            # The detector keys episodes by (device, app): an app-side path without an app is useless.
+            # Worded as msgspec words a missing field, so the rejection names `app` like any other.
+            raise ValueError("Object missing required field `app` (required when `observer` is `app`)")
+
+
+class ConnEvent(_Envelope, tag="conn", frozen=True, kw_only=True):
+    """A connection state transition of the monitored app."""
+
+    app: Annotated[_Name, msgspec.Meta(description="Bundle id or process name.")]
+    conn_id: Annotated[_Name, msgspec.Meta(description="Connection id as logged, e.g. `C221`.")]
+    endpoint: Annotated[
+        _Text, msgspec.Meta(description="As logged, hostnames hashed (`Hostname#8c901c3c:443`); never raw.")
+    ]
+    state: Annotated[ConnState, msgspec.Meta(description="State the connection entered.")]
+    error: Annotated[ErrorInfo | None, msgspec.Meta(description="Error that came with the transition.")] = None
+    path_status: Annotated[PathStatus | None, msgspec.Meta(description="The connection's path, if known.")] = None
+    path_reason: Annotated[PathReason | None, msgspec.Meta(description="Its unsatisfied reason, if known.")] = None
+    interface: Annotated[_Name | None, msgspec.Meta(description="Interface the connection used.")] = None
+
+
+class ProbeEvent(_Envelope, tag="probe", frozen=True, kw_only=True):
+    """The agent's own active check: evidence that the system path works (or does not)."""
+
+    target: Annotated[_Text, msgspec.Meta(description="Hashed target or `host:port`.")]
+    kind: Annotated[ProbeKind, msgspec.Meta(description="`tcp`, `dns` or `https`.")]
+    ok: Annotated[bool, msgspec.Meta(description="The probe succeeded.")]
+    latency_ms: Annotated[
+        Annotated[float, msgspec.Meta(ge=0)] | None, msgspec.Meta(description="Time to success or failure.")
+    ] = None
+    error: Annotated[ErrorInfo | None, msgspec.Meta(description="Why it failed.")] = None
+    interface: Annotated[_Name | None, msgspec.Meta(description="Interface the probe left by.")] = None
+
+
+class HeartbeatEvent(_Envelope, tag="heartbeat", frozen=True, kw_only=True):
+    """Liveness and device facts, at least every 5 minutes."""
+
+    uptime_s: Annotated[int, msgspec.Meta(ge=0, description="Seconds since boot.")]
+    facts: Annotated[Facts, msgspec.Meta(description="Installed extensions and VPN flags.")]
+    spool: Annotated[SpoolState, msgspec.Meta(description="The agent's spool state.")]
+
+
+Event: TypeAlias = PathEvent | ConnEvent | ProbeEvent | HeartbeatEvent
+
+_EVENT_CLASSES: Final[tuple[type[_Envelope], ...]] = (PathEvent, ConnEvent, ProbeEvent, HeartbeatEvent)
+EVENT_TYPES: Final[frozenset[str]] = frozenset(str(cls.__struct_config__.tag) for cls in _EVENT_CLASSES)
+
+
+def event_type(event: Event) -> EventType:
+    """The wire ``type`` of a decoded event (the tag msgspec strips into the class)."""
+    return event.__struct_config__.tag  # type: ignore[return-value]
+
+
+class RejectReason(enum.StrEnum):
+    """Why an event was refused; a bounded set, used as a metric label and in the DLQ record."""
+
+    TOO_LARGE = "too_large"
+    MALFORMED_JSON = "malformed_json"
+    NOT_AN_OBJECT = "not_an_object"
+    UNKNOWN_VERSION = "unknown_version"
+    UNKNOWN_TYPE = "unknown_type"
+    BAD_DEVICE_ID = "bad_device_id"
+    MISSING_FIELD = "missing_field"
+    INVALID_FIELD = "invalid_field"
+
+
+class Rejection(msgspec.Struct, frozen=True, kw_only=True):
+    """A refused message: the reason code, the field at fault (a JSON path) and a human detail."""
+
+    reason: RejectReason
+    detail: str
+    field: str | None = None
+
+
+_DECODER: Final[msgspec.json.Decoder[Event]] = msgspec.json.Decoder(Event)
+_RAW_DECODER: Final = msgspec.json.Decoder()
+_ENCODER: Final = msgspec.json.Encoder(order="sorted")
+_DEVICE_ID_RE: Final = re.compile(DEVICE_ID_PATTERN)
+# msgspec names the offending location as "... - at `$.facts.vpn`"; a missing field by name.
+_AT_PATH_RE: Final = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+_MISSING_RE: Final = re.compile(r"^Object missing required field `(?P<field>[^`]+)`")
+
+
+def decode(data: bytes) -> Event | Rejection:
+    """Decode one message into a typed event, or say precisely why it is refused. Never raises."""
+    if len(data) > MAX_EVENT_BYTES:
+        return Rejection(reason=RejectReason.TOO_LARGE, detail=f"{len(data)} bytes, the limit is {MAX_EVENT_BYTES}")
+    try:
+        return _DECODER.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeError) as exc:
+        # UnicodeError: msgspec checks UTF-8 lazily, string by string, and raises it unwrapped.
+        return _diagnose(data, str(exc))
+
+
+def encode(event: Event) -> bytes:
+    """Canonical bytes of an event: UTF-8 JSON, keys sorted, no whitespace, every field present."""
+    return _ENCODER.encode(event)
+
+
+def _diagnose(data: bytes, typed_error: str) -> Rejection:
+    """Name the first thing wrong with a message the typed decoder refused (slow path, rejects only)."""
+    try:
+        raw = _RAW_DECODER.decode(data)
+    except (msgspec.DecodeError, UnicodeError) as exc:
+        return Rejection(reason=RejectReason.MALFORMED_JSON, detail=str(exc))
+    if not isinstance(raw, dict):
+        return Rejection(reason=RejectReason.NOT_AN_OBJECT, detail=f"top level is {type(raw).__name__}")
+    # The envelope decides how to read the rest, so its faults are reported first, version first:
+    # a v2 message may legitimately lack anything v1 requires.
+    for key, is_valid, reason, expected in _ENVELOPE_CHECKS:
+        if key not in raw:
+            return Rejection(reason=RejectReason.MISSING_FIELD, detail=f"missing `{key}`", field=key)
+        if not is_valid(raw[key]):
+            return Rejection(reason=reason, detail=f"{key}={raw[key]!r}, expected {expected}", field=key)
+    return _field_rejection(typed_error)
+
+
+_ENVELOPE_CHECKS: Final[tuple[tuple[str, Callable[[object], bool], RejectReason, str], ...]] = (
+    ("v", lambda v: type(v) is int and v == SCHEMA_VERSION, RejectReason.UNKNOWN_VERSION, str(SCHEMA_VERSION)),
+    ("type", lambda t: t in EVENT_TYPES, RejectReason.UNKNOWN_TYPE, f"one of {sorted(EVENT_TYPES)}"),
+    (
+        "device_id",
+        lambda d: isinstance(d, str) and _DEVICE_ID_RE.match(d) is not None,
+        RejectReason.BAD_DEVICE_ID,
+        f"a string matching {DEVICE_ID_PATTERN}",
+    ),
+)
+
+
+def _field_rejection(typed_error: str) -> Rejection:
+    """Turn msgspec's validation message into a missing- or invalid-field rejection with its path."""
+    at = _AT_PATH_RE.search(typed_error)
+    parent = at.group("path").lstrip(".") if at else ""
+    missing = _MISSING_RE.match(typed_error)
+    if missing:
+        field = f"{parent}.{missing.group('field')}" if parent else missing.group("field")
+        return Rejection(reason=RejectReason.MISSING_FIELD, detail=typed_error, field=field)
+    return Rejection(reason=RejectReason.INVALID_FIELD, detail=typed_error, field=parent or None)
