@@ -1,0 +1,57 @@
+# One entry point for people and CI (like node_exporter's `make all`).
+#   make demo    set everything up, then run the local demo
+#   make check   set everything up, then run every check: lint, types, drift, tests
+# Every install step lives here, so a clean clone on a fresh machine needs nothing else.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo check setup system-deps python-deps kafka-jars lint test docs bench-json clean
+
+demo: setup
+	$(BIN)/netdown-kafka run
+
+check: setup lint test
+
+setup: system-deps python-deps kafka-jars
+
+# Java 17 and Maven fetch and run the Kafka broker; setpriv (util-linux) ties it to its parent.
+system-deps:
+	@if ! command -v java >/dev/null || ! command -v mvn >/dev/null || ! command -v setpriv >/dev/null; then \
+		echo "installing Java 17, Maven and util-linux with apt-get"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			openjdk-17-jre-headless maven util-linux >/dev/null; \
+	fi
+
+python-deps: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "netdown needs Python >= 3.11 as $(PYTHON)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+kafka-jars: python-deps
+	@$(BIN)/netdown-kafka fetch >/dev/null
+
+lint: python-deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/python -m netdown.wire_reference --check
+
+test: python-deps
+	$(BIN)/pytest
+
+# Regenerate what is generated from code (the wire contract reference); `lint` fails when it drifts.
+docs: python-deps
+	$(BIN)/python -m netdown.wire_reference
+
+bench-json: python-deps
+	$(BIN)/python -m benchmarks.json_decode
+
+clean:
+	rm -rf $(VENV) .netdown .mypy_cache .ruff_cache .pytest_cache .hypothesis
