@@ -22,6 +22,7 @@ import msgspec
 
 __all__ = [
     "DEVICE_ID_PATTERN",
+    "EVENT_TYPES",
     "MAX_EVENT_BYTES",
     "SCHEMA_VERSION",
     "ConnEvent",
@@ -45,7 +46,9 @@ __all__ = [
 
 SCHEMA_VERSION: Final = 1
 MAX_EVENT_BYTES: Final = 64 * 1024
-DEVICE_ID_PATTERN: Final = r"^[A-Za-z0-9._-]{8,64}$"
+# `(?!\n)`: Python's `$` also matches before a final newline (msgspec validates with `re.search`), which would
+# let `"abcdefgh\n"` through as a distinct Kafka key; the lookahead forbids it and reads the same in JSON Schema.
+DEVICE_ID_PATTERN: Final = r"^[A-Za-z0-9._-]{8,64}(?!\n)$"
 
 EventType: TypeAlias = Literal["path", "conn", "probe", "heartbeat"]
 Platform: TypeAlias = Literal["darwin", "linux"]
@@ -71,6 +74,8 @@ ExtensionKind: TypeAlias = Literal[
 # Bounds on free-text fields keep one event's memory cost predictable in the worker's tables.
 _Text = Annotated[str, msgspec.Meta(max_length=512)]
 _Name = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+# Counters and times fit a signed 64-bit integer wherever they are stored downstream.
+_INT64_MAX: Final = 2**63 - 1
 
 
 class Interface(msgspec.Struct, frozen=True, kw_only=True):
@@ -131,8 +136,10 @@ class _Envelope(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
         msgspec.Meta(pattern=DEVICE_ID_PATTERN, description="Pseudonymous device id, `[A-Za-z0-9._-]{8,64}`."),
     ]
     boot_id: Annotated[_Name, msgspec.Meta(description="Changes at every boot (`kern.bootsessionuuid`).")]
-    seq: Annotated[int, msgspec.Meta(ge=0, description="Per-device counter, +1 per event; gaps mean loss.")]
-    ts_ms: Annotated[int, msgspec.Meta(ge=0, description="Event time, Unix epoch ms, device clock.")]
+    seq: Annotated[
+        int, msgspec.Meta(ge=0, le=_INT64_MAX, description="Per-device counter, +1 per event; gaps mean loss.")
+    ]
+    ts_ms: Annotated[int, msgspec.Meta(ge=0, le=_INT64_MAX, description="Event time, Unix epoch ms, device clock.")]
     platform: Annotated[Platform, msgspec.Meta(description="`darwin` or `linux`.")]
     os_version: Annotated[_Text, msgspec.Meta(description="OS release, e.g. `14.4.1`.")]
     os_build: Annotated[_Text, msgspec.Meta(description="OS build, e.g. `23E224`; may be empty.")]
@@ -247,8 +254,9 @@ def decode(data: bytes) -> Event | Rejection:
         return Rejection(reason=RejectReason.TOO_LARGE, detail=f"{len(data)} bytes, the limit is {MAX_EVENT_BYTES}")
     try:
         return _DECODER.decode(data)
-    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeError, RecursionError) as exc:
         # UnicodeError: msgspec checks UTF-8 lazily, string by string, and raises it unwrapped.
+        # RecursionError: msgspec bounds nesting by the interpreter's recursion limit; `[` * 1000 is 1 KB.
         return _diagnose(data, str(exc))
 
 
@@ -261,7 +269,7 @@ def _diagnose(data: bytes, typed_error: str) -> Rejection:
     """Name the first thing wrong with a message the typed decoder refused (slow path, rejects only)."""
     try:
         raw = _RAW_DECODER.decode(data)
-    except (msgspec.DecodeError, UnicodeError) as exc:
+    except (msgspec.DecodeError, UnicodeError, RecursionError) as exc:
         return Rejection(reason=RejectReason.MALFORMED_JSON, detail=str(exc))
     if not isinstance(raw, dict):
         return Rejection(reason=RejectReason.NOT_AN_OBJECT, detail=f"top level is {type(raw).__name__}")
@@ -277,7 +285,13 @@ def _diagnose(data: bytes, typed_error: str) -> Rejection:
 
 _ENVELOPE_CHECKS: Final[tuple[tuple[str, Callable[[object], bool], RejectReason, str], ...]] = (
     ("v", lambda v: type(v) is int and v == SCHEMA_VERSION, RejectReason.UNKNOWN_VERSION, str(SCHEMA_VERSION)),
-    ("type", lambda t: t in EVENT_TYPES, RejectReason.UNKNOWN_TYPE, f"one of {sorted(EVENT_TYPES)}"),
+    # isinstance first: `t in EVENT_TYPES` hashes t, and a JSON array or object is unhashable.
+    (
+        "type",
+        lambda t: isinstance(t, str) and t in EVENT_TYPES,
+        RejectReason.UNKNOWN_TYPE,
+        f"one of {sorted(EVENT_TYPES)}",
+    ),
     (
         "device_id",
         lambda d: isinstance(d, str) and _DEVICE_ID_RE.match(d) is not None,

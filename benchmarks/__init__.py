@@ -1,0 +1,1 @@
+"""Benchmarks that inform design choices; each runs as ``python -m benchmarks.<name>``, never under pytest."""
