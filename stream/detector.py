@@ -192,6 +192,7 @@ class DeviceState(msgspec.Struct, kw_only=True):
     max_ts_ms: int | None = None  # latest event time seen
     last_seen_arrival_ms: int | None = None
     last_applied_seq: int | None = None
+    min_seq: int | None = None
     max_seq: int | None = None
     seq_gaps: list[_SeqGap] = msgspec.field(default_factory=list)
     buffer: list[_Pending] = msgspec.field(default_factory=list)
@@ -281,17 +282,29 @@ def _release(
 
 
 def _note_seq(state: DeviceState, seq: int, now_ms: int) -> None:
-    """Track missing ``seq`` numbers; a gap becomes a loss only if it stays open for L."""
-    if state.max_seq is None or seq == state.max_seq + 1:
-        state.max_seq = seq if state.max_seq is None else max(state.max_seq, seq)
+    """Track missing ``seq`` numbers between the lowest and highest seen; a gap left open for L is a loss.
+
+    Both ends grow: with shuffled delivery the first arrival may not be the lowest number.
+    """
+    if state.max_seq is None or state.min_seq is None:
+        state.min_seq = state.max_seq = seq
         return
     if seq > state.max_seq:
-        state.seq_gaps.append(_SeqGap(state.max_seq + 1, seq - 1, now_ms))
+        if seq > state.max_seq + 1:
+            state.seq_gaps.append(_SeqGap(state.max_seq + 1, seq - 1, now_ms))
         state.max_seq = seq
-        return
+    elif seq < state.min_seq:
+        if seq < state.min_seq - 1:
+            state.seq_gaps.append(_SeqGap(seq + 1, state.min_seq - 1, now_ms))
+        state.min_seq = seq
+    else:
+        _fill_gap(state, seq)
+
+
+def _fill_gap(state: DeviceState, seq: int) -> None:
+    """A late arrival fills one number of a gap: split that gap around it."""
     for index, gap in enumerate(state.seq_gaps):
         if gap.lo <= seq <= gap.hi:
-            # A late arrival fills one number of the gap: split it around that number.
             pieces = [_SeqGap(lo, hi, gap.since_ms) for lo, hi in ((gap.lo, seq - 1), (seq + 1, gap.hi)) if lo <= hi]
             state.seq_gaps[index : index + 1] = pieces
             return
