@@ -78,14 +78,14 @@ _Name = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 _INT64_MAX: Final = 2**63 - 1
 
 
-class Interface(msgspec.Struct, frozen=True, kw_only=True):
+class Interface(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A network interface a path evaluation found usable."""
 
     name: Annotated[_Name, msgspec.Meta(description="BSD interface name, e.g. `en0`, `utun3`.")]
     type: Annotated[InterfaceType, msgspec.Meta(description="Link type of the interface.")]
 
 
-class ErrorInfo(msgspec.Struct, frozen=True, kw_only=True):
+class ErrorInfo(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """An error as the platform reported it, with a canonical name to match on across platforms."""
 
     domain: Annotated[_Name, msgspec.Meta(description="Error domain: `posix`, `dns`, `tls`, ...")]
@@ -93,14 +93,14 @@ class ErrorInfo(msgspec.Struct, frozen=True, kw_only=True):
     name: Annotated[_Name, msgspec.Meta(description="Canonical symbolic name, e.g. `ENETDOWN`.")]
 
 
-class NetworkExtension(msgspec.Struct, frozen=True, kw_only=True):
+class NetworkExtension(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A network extension installed on the device (a suspect when episodes cluster)."""
 
     id: Annotated[_Name, msgspec.Meta(description="Bundle id of the extension.")]
     kind: Annotated[ExtensionKind, msgspec.Meta(description="NetworkExtension provider kind.")]
 
 
-class VpnFlags(msgspec.Struct, frozen=True, kw_only=True):
+class VpnFlags(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Tunnel settings the field suspects of provoking NECP denials; null where not readable."""
 
     include_all_networks: Annotated[
@@ -110,7 +110,7 @@ class VpnFlags(msgspec.Struct, frozen=True, kw_only=True):
     exclude_local_networks: Annotated[bool | None, msgspec.Meta(description="excludeLocalNetworks.")] = None
 
 
-class Facts(msgspec.Struct, frozen=True, kw_only=True):
+class Facts(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Slow-changing device facts carried by heartbeats."""
 
     network_extensions: Annotated[
@@ -119,15 +119,19 @@ class Facts(msgspec.Struct, frozen=True, kw_only=True):
     vpn: Annotated[VpnFlags | None, msgspec.Meta(description="Flags of the monitored VPN's profile.")] = None
 
 
-class SpoolState(msgspec.Struct, frozen=True, kw_only=True):
+class SpoolState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """The agent's disk spool: what waits to be sent, and what the size bound made it drop."""
 
     pending: Annotated[int, msgspec.Meta(ge=0, description="Events spooled, not yet acknowledged.")]
     dropped: Annotated[int, msgspec.Meta(ge=0, description="Events dropped (oldest first) since last heartbeat.")]
 
 
-class _Envelope(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
-    """Fields every event carries; ``type`` is the tag that selects the event class."""
+class _Envelope(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", gc=False):
+    """Fields every event carries; ``type`` is the tag that selects the event class.
+
+    ``gc=False`` on every contract Struct: events are immutable trees that never form reference
+    cycles, so the cyclic garbage collector need not track the millions a worker decodes.
+    """
 
     v: Annotated[Literal[1], msgspec.Meta(description="Schema version, always 1.")]
     event_id: Annotated[_Name, msgspec.Meta(description="Unique per event (a UUID); duplicates are dropped.")]
@@ -146,7 +150,7 @@ class _Envelope(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     agent_version: Annotated[_Text, msgspec.Meta(description="Version of the agent that sent the event.")]
 
 
-class PathEvent(_Envelope, tag="path", frozen=True, kw_only=True):
+class PathEvent(_Envelope, tag="path", frozen=True, kw_only=True, gc=False):
     """A path evaluation seen by an observer: the system (the agent itself) or the monitored app."""
 
     observer: Annotated[Observer, msgspec.Meta(description="`system` (unrestricted process) or `app`.")]
@@ -171,7 +175,7 @@ class PathEvent(_Envelope, tag="path", frozen=True, kw_only=True):
             raise ValueError("Object missing required field `app` (required when `observer` is `app`)")
 
 
-class ConnEvent(_Envelope, tag="conn", frozen=True, kw_only=True):
+class ConnEvent(_Envelope, tag="conn", frozen=True, kw_only=True, gc=False):
     """A connection state transition of the monitored app."""
 
     app: Annotated[_Name, msgspec.Meta(description="Bundle id or process name.")]
@@ -186,7 +190,7 @@ class ConnEvent(_Envelope, tag="conn", frozen=True, kw_only=True):
     interface: Annotated[_Name | None, msgspec.Meta(description="Interface the connection used.")] = None
 
 
-class ProbeEvent(_Envelope, tag="probe", frozen=True, kw_only=True):
+class ProbeEvent(_Envelope, tag="probe", frozen=True, kw_only=True, gc=False):
     """The agent's own active check: evidence that the system path works (or does not)."""
 
     target: Annotated[_Text, msgspec.Meta(description="Hashed target or `host:port`.")]
@@ -199,7 +203,7 @@ class ProbeEvent(_Envelope, tag="probe", frozen=True, kw_only=True):
     interface: Annotated[_Name | None, msgspec.Meta(description="Interface the probe left by.")] = None
 
 
-class HeartbeatEvent(_Envelope, tag="heartbeat", frozen=True, kw_only=True):
+class HeartbeatEvent(_Envelope, tag="heartbeat", frozen=True, kw_only=True, gc=False):
     """Liveness and device facts, at least every 5 minutes."""
 
     uptime_s: Annotated[int, msgspec.Meta(ge=0, description="Seconds since boot.")]

@@ -127,7 +127,7 @@ Transition: TypeAlias = SignalClassified | IncidentChanged | EventsLost | EventD
 # --- per-device state (msgspec Structs so the worker can store it in a changelogged table) ---
 
 
-class _SystemPath(msgspec.Struct, array_like=True):
+class _SystemPath(msgspec.Struct, array_like=True, gc=False):
     """One system path evaluation, and when the healthy run it belongs to began (if healthy)."""
 
     ts_ms: int
@@ -136,12 +136,12 @@ class _SystemPath(msgspec.Struct, array_like=True):
     run_start_ms: int = 0
 
 
-class _Probe(msgspec.Struct, array_like=True):
+class _Probe(msgspec.Struct, array_like=True, gc=False):
     ts_ms: int
     ok: bool
 
 
-class _Pending(msgspec.Struct, array_like=True):
+class _Pending(msgspec.Struct, array_like=True, gc=False):
     """An event in the reorder buffer, with the processing time it arrived at."""
 
     ts_ms: int
@@ -150,7 +150,7 @@ class _Pending(msgspec.Struct, array_like=True):
     event: wire.Event
 
 
-class _Transient(msgspec.Struct, array_like=True):
+class _Transient(msgspec.Struct, array_like=True, gc=False):
     """A failure signal within G of a system change, waiting to see if the failure holds."""
 
     ts_ms: int
@@ -170,7 +170,7 @@ class _AppState(msgspec.Struct):
     transients: list[_Transient] = msgspec.field(default_factory=list)
 
 
-class _SeqGap(msgspec.Struct, array_like=True):
+class _SeqGap(msgspec.Struct, array_like=True, gc=False):
     """Missing ``seq`` numbers lo..hi, first noticed at processing time ``since_ms``."""
 
     lo: int
@@ -198,6 +198,7 @@ class DeviceState(msgspec.Struct, kw_only=True):
     buffer: list[_Pending] = msgspec.field(default_factory=list)
     seen: dict[str, int] = msgspec.field(default_factory=dict)  # event_id -> ts_ms, for ids within L
     seen_prune_at: int = 64
+    next_prune_ms: int = 0  # pruning is amortised: at most once per L of event time
     system_paths: list[_SystemPath] = msgspec.field(default_factory=list)
     probes: list[_Probe] = msgspec.field(default_factory=list)
     apps: dict[str, _AppState] = msgspec.field(default_factory=dict)
@@ -222,10 +223,15 @@ def step(state: DeviceState, event: wire.Event, now_ms: int, params: DetectorPar
         out.append(EventDropped(reason="late", event_id=event.event_id))
         return out
     state.seen[event.event_id] = event.ts_ms
-    state.max_ts_ms = event.ts_ms if state.max_ts_ms is None else max(state.max_ts_ms, event.ts_ms)
-    bisect.insort(state.buffer, _Pending(event.ts_ms, event.seq, now_ms, event), key=_buffer_order)
-    _release(state, now_ms, params, out, everything=False)
-    _finalise_gaps(state, now_ms, params, out, everything=False)
+    if state.max_ts_ms is None or event.ts_ms > state.max_ts_ms:
+        state.max_ts_ms = event.ts_ms
+    if not state.buffer and state.last_applied_seq is not None and event.seq == state.last_applied_seq + 1:
+        _apply(state, event, params, out)  # what _release would do at once, without the buffer's cost
+    else:
+        bisect.insort(state.buffer, _Pending(event.ts_ms, event.seq, now_ms, event), key=_buffer_order)
+        _release(state, now_ms, params, out, everything=False)
+    if state.seq_gaps:
+        _finalise_gaps(state, now_ms, params, out, everything=False)
     return out
 
 
@@ -341,9 +347,20 @@ def _apply(state: DeviceState, event: wire.Event, params: DetectorParams, out: l
             out.append(EventDropped(reason="late", event_id=event.event_id))
             return
         _reboot(state, event, params, out)
-    state.frontier_ms = ts if state.frontier_ms is None else max(state.frontier_ms, ts)
+    if state.frontier_ms is None or ts > state.frontier_ms:
+        state.frontier_ms = ts
     state.last_applied_seq = event.seq
     state.platform, state.os_version, state.os_build = event.platform, event.os_version, event.os_build
+    _observe(state, event, params, out)
+    _mark_stuck(state, params, out)
+    if state.frontier_ms >= state.next_prune_ms:
+        _prune(state, params)
+        state.next_prune_ms = state.frontier_ms + params.lateness_ms
+
+
+def _observe(state: DeviceState, event: wire.Event, params: DetectorParams, out: list[Transition]) -> None:
+    """What the event says: device facts, the system's view, or the app's failure or recovery."""
+    ts = event.ts_ms
     match event:
         case wire.HeartbeatEvent():
             state.facts = event.facts
@@ -361,8 +378,6 @@ def _apply(state: DeviceState, event: wire.Event, params: DetectorParams, out: l
                 _recovery(state, event.app, ts, params, out)
         case wire.ProbeEvent():
             bisect.insort(state.probes, _Probe(ts, event.ok), key=lambda probe: probe.ts_ms)
-    _mark_stuck(state, params, out)
-    _prune(state, params)
 
 
 def _reboot(state: DeviceState, event: wire.Event, params: DetectorParams, out: list[Transition]) -> None:
