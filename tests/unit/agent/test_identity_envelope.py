@@ -1,0 +1,66 @@
+"""Device ids are pseudonymous and stable; every observation becomes a valid event with the next seq."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from netdown import wire
+from netdown.agent.envelope import DeviceFacts, Stamper, next_seq_after
+from netdown.agent.identity import device_id_for, parse_ioreg_platform_uuid, read_boot_id, read_hardware_id
+from netdown.agent.sources.base import Observation
+
+IOREG = """+-o J314sAP  <class IOPlatformExpertDevice, id 0x100000202, registered, matched, active, busy 0 (0 ms)>
+    {
+      "IOPlatformSerialNumber" = "C02XXXXXXXXX"
+      "IOPlatformUUID" = "3F2504E0-4F89-11D3-9A0C-0305E82C3301"
+      "model" = <"MacBookPro18,3">
+    }
+"""
+FACTS = DeviceFacts(
+    device_id="mac-0123456789abcdef01234567", boot_id="b1", platform="darwin", os_version="14.4.1", os_build="23E224"
+)
+
+
+def test_device_id_is_a_keyed_hash_matching_the_contract_and_hiding_the_hardware_id() -> None:
+    device_id = device_id_for("3F2504E0-4F89-11D3-9A0C-0305E82C3301", b"fleet-key", "darwin")
+    assert re.fullmatch(wire.DEVICE_ID_PATTERN, device_id)
+    assert device_id == device_id_for("3f2504e0-4f89-11d3-9a0c-0305e82c3301", b"fleet-key", "darwin")
+    assert device_id != device_id_for("3F2504E0-4F89-11D3-9A0C-0305E82C3301", b"other-fleet", "darwin")
+    assert "3f2504e0" not in device_id.lower()
+
+
+def test_hardware_and_boot_ids_are_read_from_ioreg_sysctl_and_proc(tmp_path: Path) -> None:
+    assert parse_ioreg_platform_uuid(IOREG) == "3F2504E0-4F89-11D3-9A0C-0305E82C3301"
+    assert read_hardware_id("darwin", run=lambda _cmd: IOREG) == "3F2504E0-4F89-11D3-9A0C-0305E82C3301"
+    assert read_boot_id("darwin", run=lambda cmd: "A1B2\n" if "kern.bootsessionuuid" in cmd else "") == "A1B2"
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/machine-id").write_text("0123456789abcdef0123456789abcdef\n")
+    (tmp_path / "proc/sys/kernel/random").mkdir(parents=True)
+    (tmp_path / "proc/sys/kernel/random/boot_id").write_text("6f1c8d3e-0000-4000-8000-000000000001\n")
+    assert read_hardware_id("linux", root=tmp_path) == "0123456789abcdef0123456789abcdef"
+    assert read_boot_id("linux", root=tmp_path) == "6f1c8d3e-0000-4000-8000-000000000001"
+
+
+def test_stamped_events_are_valid_with_contiguous_seq_and_resume_after_the_spooled_one() -> None:
+    stamper = Stamper(FACTS, next_seq=41)
+    probe = Observation(
+        type="probe", ts_ms=1_700_000_000_000, body={"target": "10.0.0.1:443", "kind": "tcp", "ok": True}
+    )
+    events = [stamper.stamp(probe) for _ in range(3)]
+    assert [e.seq for e in events] == [41, 42, 43]
+    assert all(isinstance(e, wire.ProbeEvent) and e.device_id == FACTS.device_id for e in events)
+    assert len({e.event_id for e in events}) == 3
+    assert next_seq_after(wire.encode(events[-1])) == 44
+    assert next_seq_after(None) == 0
+
+
+def test_an_observation_that_breaks_the_contract_is_refused_without_using_a_seq() -> None:
+    stamper = Stamper(FACTS, next_seq=0)
+    with pytest.raises(msgspec.ValidationError):
+        stamper.stamp(Observation(type="probe", ts_ms=1, body={"target": "x", "kind": "icmp", "ok": True}))
+    good = stamper.stamp(Observation(type="probe", ts_ms=1, body={"target": "x", "kind": "dns", "ok": False}))
+    assert good.seq == 0
