@@ -56,7 +56,7 @@ class Stamper:
                 **observation.body,
                 "type": observation.type,
                 "v": wire.SCHEMA_VERSION,
-                "event_id": str(uuid.uuid4()),
+                "event_id": observation.event_id or str(uuid.uuid4()),
                 "device_id": self.facts.device_id,
                 "boot_id": self.facts.boot_id,
                 "seq": self._seq,

@@ -212,11 +212,13 @@ def new_device(device_id: str) -> DeviceState:
 def step(state: DeviceState, event: wire.Event, now_ms: int, params: DetectorParams) -> list[Transition]:
     """Take one decoded event of ``state``'s device, arriving at processing time ``now_ms``."""
     out: list[Transition] = []
+    # Noted before the duplicate check: an agent that re-reads a source after a crash re-sends an event
+    # with its original event_id under a new seq, and that seq must not look lost.
+    _note_seq(state, event.seq, now_ms)
     if event.event_id in state.seen:
         out.append(EventDropped(reason="duplicate", event_id=event.event_id))
         return out
     state.last_seen_arrival_ms = now_ms
-    _note_seq(state, event.seq, now_ms)
     if (
         state.frontier_ms is not None and event.ts_ms < state.frontier_ms - params.lateness_ms
     ) or event.boot_id in state.past_boots:

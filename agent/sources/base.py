@@ -28,6 +28,9 @@ class Observation:
     type: EventType
     ts_ms: int
     body: Mapping[str, Any]
+    # A source that may read the same record twice (a tailed file after a crash) names it, so the
+    # event keeps one event_id and the stream job drops the repeat; otherwise the agent draws a UUID.
+    event_id: str | None = None
 
 
 Emit = Callable[[Observation], None]
