@@ -1,0 +1,147 @@
+"""App-emitted events: NDJSON the monitored extension writes itself, tailed by the agent.
+
+The most exact source: the extension knows its own connection states and path evaluations, so it
+writes them (``docs/app-events.md`` has the format and a Swift example). Each line is a ``conn`` or
+``path`` body of the wire contract plus ``type``, ``ts_ms`` and ``id`` (unique per line, chosen by
+the app). The agent derives the event's ``event_id`` from ``id``, so a line read twice (the agent
+was killed before it saved its place) is the same event and the stream job drops the repeat.
+
+Lines are read with a byte cap; a line that is too long, not JSON, or not a valid body is skipped
+and counted, never guessed at. A file that shrinks or is replaced (rotation) is read from its start.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, Final
+
+import msgspec
+
+from netdown.agent.sources.base import Emit, Observation, register
+
+__all__ = ["AppEventsSource", "parse_app_line"]
+
+MAX_LINE_BYTES: Final = 64 * 1024
+_ID_NAMESPACE: Final = uuid.UUID("5f0c6a8e-2b7d-4f55-9a51-6e0d2c1b7a90")
+_TYPES: Final = frozenset({"conn", "path"})
+
+
+class _Position(msgspec.Struct):
+    inode: int
+    offset: int
+
+
+def parse_app_line(line: bytes, allowed_apps: frozenset[str]) -> Observation | str:
+    """One line of the app's file: an observation, or the reason it is skipped."""
+    try:
+        raw = msgspec.json.decode(line)
+    except (msgspec.DecodeError, UnicodeError, RecursionError):
+        return "not_json"
+    if not isinstance(raw, dict):
+        return "not_an_object"
+    kind, ts_ms, line_id = raw.pop("type", None), raw.pop("ts_ms", None), raw.pop("id", None)
+    if kind not in _TYPES:
+        return "unknown_type"
+    if type(ts_ms) is not int or not isinstance(line_id, str) or not line_id:
+        return "missing_ts_or_id"
+    app = raw.get("app")
+    if allowed_apps and app not in allowed_apps:
+        return "app_not_monitored"
+    body: dict[str, Any] = {**raw, "observer": "app"} if kind == "path" else raw
+    event_id = str(uuid.uuid5(_ID_NAMESPACE, f"{app}\x00{line_id}"))
+    return Observation(type=kind, ts_ms=ts_ms, body=body, event_id=event_id)
+
+
+@register("app_events")
+@dataclass
+class AppEventsSource:
+    """Tails the app's NDJSON file, saving its place in ``state_file`` at most every second."""
+
+    path: Path
+    state_file: Path
+    allowed_apps: frozenset[str] = frozenset()
+    poll_interval: float = 0.2
+    clock: Callable[[], float] = time.monotonic
+    name: str = "app_events"
+    skipped: Counter[str] = field(default_factory=Counter)
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], state_dir: Path, apps: frozenset[str]) -> AppEventsSource:
+        """Build from the config table ``[sources.app_events]`` (key ``path``)."""
+        return cls(path=Path(settings["path"]), state_file=state_dir / "app_events.position", allowed_apps=apps)
+
+    def run(self, emit: Emit, stop: threading.Event) -> None:
+        """Follow the file until stopped, emitting each valid line once (at least once across crashes)."""
+        position = self._load_position()
+        saved_at = self.clock()
+        while not stop.is_set():
+            position = self._read_new_lines(position, emit)
+            if self.clock() - saved_at >= 1.0:
+                self._save_position(position)
+                saved_at = self.clock()
+            stop.wait(self.poll_interval)
+        self._save_position(position)
+
+    def _read_new_lines(self, position: _Position, emit: Emit) -> _Position:
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            return position
+        if stat.st_ino != position.inode or stat.st_size < position.offset:
+            position = _Position(stat.st_ino, 0)  # rotated or truncated: the new file from its start
+        with self.path.open("rb") as handle:
+            handle.seek(position.offset)
+            for line, end in _complete_lines(handle):
+                position = _Position(position.inode, end)
+                if line is None:
+                    self.skipped["too_long"] += 1
+                    continue
+                parsed = parse_app_line(line, self.allowed_apps)
+                if isinstance(parsed, str):
+                    self.skipped[parsed] += 1
+                else:
+                    emit(parsed)
+        return position
+
+    def _load_position(self) -> _Position:
+        try:
+            return msgspec.json.decode(self.state_file.read_bytes(), type=_Position)
+        except (OSError, msgspec.DecodeError, msgspec.ValidationError):
+            return _Position(inode=-1, offset=0)
+
+    def _save_position(self, position: _Position) -> None:
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_bytes(msgspec.json.encode(position))
+        os.replace(tmp, self.state_file)
+
+
+def _complete_lines(handle: BinaryIO) -> Iterator[tuple[bytes | None, int]]:
+    """Newline-terminated lines from the handle's position, each with the offset after it.
+
+    An overlong line is yielded as None (counted, never held whole in memory); a partial last line
+    is not yielded at all: the app is still writing it.
+    """
+    while True:
+        start = handle.tell()
+        line = handle.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return
+        if not line.endswith(b"\n"):
+            if len(line) <= MAX_LINE_BYTES:
+                handle.seek(start)  # the app is still writing it: read it whole next time
+                return
+            while line and not line.endswith(b"\n"):  # skip the rest of an overlong line in bounded reads
+                line = handle.readline(MAX_LINE_BYTES)
+            if not line:
+                handle.seek(start)
+                return
+            yield None, handle.tell()
+            continue
+        yield line.rstrip(b"\r\n"), handle.tell()
