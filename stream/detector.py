@@ -214,7 +214,10 @@ def step(state: DeviceState, event: wire.Event, now_ms: int, params: DetectorPar
     out: list[Transition] = []
     # Noted before the duplicate check: an agent that re-reads a source after a crash re-sends an event
     # with its original event_id under a new seq, and that seq must not look lost.
-    _note_seq(state, event.seq, now_ms)
+    if state.max_seq is not None and event.seq == state.max_seq + 1:
+        state.max_seq = event.seq  # the common case, without a call
+    else:
+        _note_seq(state, event.seq, now_ms)
     if event.event_id in state.seen:
         out.append(EventDropped(reason="duplicate", event_id=event.event_id))
         return out
@@ -230,7 +233,7 @@ def step(state: DeviceState, event: wire.Event, now_ms: int, params: DetectorPar
     if not state.buffer and state.last_applied_seq is not None and event.seq == state.last_applied_seq + 1:
         _apply(state, event, params, out)  # what _release would do at once, without the buffer's cost
     else:
-        bisect.insort(state.buffer, _Pending(event.ts_ms, event.seq, now_ms, event), key=_buffer_order)
+        _buffer(state.buffer, _Pending(event.ts_ms, event.seq, now_ms, event))
         _release(state, now_ms, params, out, everything=False)
     if state.seq_gaps:
         _finalise_gaps(state, now_ms, params, out, everything=False)
@@ -267,6 +270,14 @@ def open_incidents(state: DeviceState) -> list[Incident]:
 
 def _buffer_order(pending: _Pending) -> tuple[int, int]:
     return (pending.ts_ms, pending.seq)
+
+
+def _buffer(buffer: list[_Pending], pending: _Pending) -> None:
+    """Insert in (ts, seq) order; an event later than the tail (the usual case while a gap is open) is appended."""
+    if not buffer or (buffer[-1].ts_ms, buffer[-1].seq) < (pending.ts_ms, pending.seq):
+        buffer.append(pending)
+    else:
+        bisect.insort(buffer, pending, key=_buffer_order)
 
 
 def _release(
@@ -322,9 +333,11 @@ def _finalise_gaps(
     state: DeviceState, now_ms: int, params: DetectorParams, out: list[Transition], *, everything: bool
 ) -> None:
     """Count as lost the gaps open for L (all of them at the end of input, or past the list's bound)."""
+    overflow = len(state.seq_gaps) - _MAX_SEQ_GAPS
+    if not everything and overflow <= 0 and all(now_ms - gap.since_ms < params.lateness_ms for gap in state.seq_gaps):
+        return  # nothing to finalise yet: the common case while a gap waits out L
     keep: list[_SeqGap] = []
     lost = 0
-    overflow = len(state.seq_gaps) - _MAX_SEQ_GAPS
     for index, gap in enumerate(state.seq_gaps):
         if everything or index < overflow or now_ms - gap.since_ms >= params.lateness_ms:
             lost += gap.hi - gap.lo + 1
@@ -341,7 +354,10 @@ def _finalise_gaps(
 def _apply(state: DeviceState, event: wire.Event, params: DetectorParams, out: list[Transition]) -> None:
     """Apply one event, in (mostly) event-time order, to the device's state."""
     ts = event.ts_ms
-    _settle_transients(state, ts, params, out, everything=False)
+    for app_state in state.apps.values():  # a loop, not any(genexpr): no generator per event
+        if app_state.transients:
+            _settle_transients(state, ts, params, out, everything=False)
+            break
     if state.boot_id is None:
         state.boot_id = event.boot_id
     elif event.boot_id != state.boot_id:
@@ -354,7 +370,10 @@ def _apply(state: DeviceState, event: wire.Event, params: DetectorParams, out: l
     state.last_applied_seq = event.seq
     state.platform, state.os_version, state.os_build = event.platform, event.os_version, event.os_build
     _observe(state, event, params, out)
-    _mark_stuck(state, params, out)
+    for app_state in state.apps.values():
+        if app_state.episode is not None and not app_state.episode.stuck:
+            _mark_stuck(state, params, out)
+            break
     if state.frontier_ms >= state.next_prune_ms:
         _prune(state, params)
         state.next_prune_ms = state.frontier_ms + params.lateness_ms
@@ -363,7 +382,18 @@ def _apply(state: DeviceState, event: wire.Event, params: DetectorParams, out: l
 def _observe(state: DeviceState, event: wire.Event, params: DetectorParams, out: list[Transition]) -> None:
     """What the event says: device facts, the system's view, or the app's failure or recovery."""
     ts = event.ts_ms
-    match event:
+    match event:  # most frequent first
+        case wire.ConnEvent():
+            if event.error is not None and event.error.name == ENETDOWN:
+                _failure(state, event.app, ts, event.event_id, params, out)
+            elif event.state == "ready":
+                _recovery(state, event.app, ts, params, out)
+        case wire.ProbeEvent():
+            probes = state.probes
+            if not probes or probes[-1].ts_ms <= ts:
+                probes.append(_Probe(ts, event.ok))  # in order: no search
+            else:
+                bisect.insort(probes, _Probe(ts, event.ok), key=lambda probe: probe.ts_ms)
         case wire.HeartbeatEvent():
             state.facts = event.facts
         case wire.PathEvent(observer="system"):
@@ -373,13 +403,6 @@ def _observe(state: DeviceState, event: wire.Event, params: DetectorParams, out:
                 _recovery(state, app, ts, params, out)
             elif event.status == "unsatisfied" and event.reason == "policy_denied":
                 _failure(state, app, ts, event.event_id, params, out)
-        case wire.ConnEvent():
-            if event.error is not None and event.error.name == ENETDOWN:
-                _failure(state, event.app, ts, event.event_id, params, out)
-            elif event.state == "ready":
-                _recovery(state, event.app, ts, params, out)
-        case wire.ProbeEvent():
-            bisect.insort(state.probes, _Probe(ts, event.ok), key=lambda probe: probe.ts_ms)
 
 
 def _reboot(state: DeviceState, event: wire.Event, params: DetectorParams, out: list[Transition]) -> None:
@@ -438,7 +461,7 @@ def _failure(
     state: DeviceState, app: str, ts: int, event_id: str, params: DetectorParams, out: list[Transition]
 ) -> None:
     """An app-side failure signal: classify it; open an episode or wait out a transient."""
-    app_state = state.apps.setdefault(app, _AppState())
+    app_state = _app_state(state, app)
     signal_class, path = _classify(state, ts, params)
     if signal_class is SignalClass.TRANSIENT:
         assert path is not None
@@ -464,16 +487,26 @@ def _open(
 
 def _recovery(state: DeviceState, app: str, ts: int, params: DetectorParams, out: list[Transition]) -> None:
     """The app's path works again: close its episode; failures waiting out G did not hold."""
-    app_state = state.apps.setdefault(app, _AppState())
+    app_state = _app_state(state, app)
     if app_state.last_recovery_ms is None or ts > app_state.last_recovery_ms:
         app_state.last_recovery_ms = ts
     if app_state.episode is not None and ts >= app_state.episode.opened_ms:
         _close(state, app, app_state, ts, "recovered", params, out)
+    if not app_state.transients:
+        return
     held = [t for t in app_state.transients if t.ts_ms > ts]
     for transient in app_state.transients:
         if transient.ts_ms <= ts:
             out.append(_classified(app, transient, SignalClass.TRANSIENT))
     app_state.transients = held
+
+
+def _app_state(state: DeviceState, app: str) -> _AppState:
+    """The app's state, created on first use (``setdefault`` would build a throwaway one every call)."""
+    app_state = state.apps.get(app)
+    if app_state is None:
+        app_state = state.apps[app] = _AppState()
+    return app_state
 
 
 def _settle_transients(

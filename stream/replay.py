@@ -1,0 +1,294 @@
+"""Replay captured wire events through the detector: a post-mortem on a file, or a check of a change.
+
+Reads NDJSON wire events (one per line, in arrival order) from --input, `-` for stdin, runs the same
+detector as the worker, and writes each episode's final record as NDJSON to stdout when the input
+ends. A summary goes to stderr: lines read, events accepted by type, duplicates and late events
+dropped, rejected lines by reason (with the first line of each), failure signals by class, episodes
+by outcome, and events lost to sequence gaps. Bad lines are counted, never fatal: the exit status is
+0 whenever the input could be read, 2 when it cannot, 1 when the output cannot be written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import IO, BinaryIO, Final
+
+import msgspec
+
+from netdown import wire
+from netdown.stream.detector import DetectorParams, SignalClass
+from netdown.stream.incident import Incident, encode_incident
+from netdown.stream.offline import OfflineRun
+from netdown.stream.settings import add_detector_arguments, detector_params
+
+__all__ = [
+    "NAME",
+    "EpisodeTally",
+    "FirstRejection",
+    "ReplaySummary",
+    "configure_parser",
+    "format_summary",
+    "read_lines",
+    "replay_stream",
+    "run",
+]
+
+NAME: Final = "replay"
+_STDIN: Final = "-"
+_EXIT_OK: Final = 0
+_EXIT_OUTPUT_FAILED: Final = 1
+_EXIT_INPUT_UNREADABLE: Final = 2
+# Room for an event at the size limit plus its line ending (`\r\n`): longer lines are never decodable.
+_LINE_LIMIT: Final = wire.MAX_EVENT_BYTES + 2
+_SKIP_CHUNK: Final = 1 << 20
+# A rejection's detail may quote the offending value, which can be up to 64 KiB: the summary shows its start.
+_DETAIL_CHARS: Final = 240
+_DROP_REASONS: Final = ("duplicate", "late")
+_CLOSE_REASONS: Final = ("recovered", "reboot")
+
+
+class FirstRejection(msgspec.Struct, frozen=True, kw_only=True):
+    """Where a rejection reason first occurred, so a post-mortem can look at the line."""
+
+    line: int
+    detail: str
+    field: str | None = None
+
+
+class EpisodeTally(msgspec.Struct, frozen=True, kw_only=True):
+    """Episodes by their final state at the end of input."""
+
+    opened: int
+    still_open: int
+    closed: dict[str, int]
+    stuck: int
+
+
+class ReplaySummary(msgspec.Struct, frozen=True, kw_only=True):
+    """What a replay read and found; every bounded key is present, zero or not, so readers need no defaults."""
+
+    input: str
+    lines: int
+    blank: int
+    accepted: int
+    events_by_type: dict[str, int]
+    dropped: dict[str, int]
+    rejected: dict[str, int]
+    first_rejections: dict[str, FirstRejection]
+    lost: int
+    signals: dict[str, int]
+    episodes: EpisodeTally
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Declare ``replay``'s options: the input, an optional JSON summary, the detection parameters."""
+    parser.add_argument(
+        "--input",
+        required=True,
+        metavar="FILE",
+        help="NDJSON wire events in arrival order; `-` reads stdin",
+    )
+    parser.add_argument(
+        "--summary-json",
+        type=Path,
+        metavar="FILE",
+        help="also write the summary to FILE as JSON",
+    )
+    add_detector_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Replay ``args.input``; incidents to stdout, summary to stderr (and ``--summary-json``)."""
+    name = "stdin" if args.input == _STDIN else args.input
+    try:
+        with _open_input(args.input) as stream:
+            incidents, summary = _replay(stream, detector_params(args), name)
+    except OSError as exc:  # only the input is touched above: nothing is written until it is all read
+        print(f"netdown-stream replay: cannot read {name}: {exc.strerror or exc}", file=sys.stderr)
+        return _EXIT_INPUT_UNREADABLE
+    if not _write_incidents(incidents, sys.stdout.buffer):
+        return _EXIT_OUTPUT_FAILED
+    print(format_summary(summary), file=sys.stderr)
+    if args.summary_json is not None:
+        try:
+            args.summary_json.write_bytes(msgspec.json.format(msgspec.json.encode(summary)) + b"\n")
+        except OSError as exc:
+            print(f"netdown-stream replay: cannot write {args.summary_json}: {exc.strerror or exc}", file=sys.stderr)
+            return _EXIT_OUTPUT_FAILED
+    return _EXIT_OK
+
+
+def replay_stream(stream: BinaryIO, out: IO[bytes], params: DetectorParams, name: str = "") -> ReplaySummary:
+    """The whole replay of one binary stream, incidents written to ``out``: what ``run`` does, minus the terminal."""
+    incidents, summary = _replay(stream, params, name)
+    out.write(_ndjson(incidents))
+    return summary
+
+
+def read_lines(stream: BinaryIO) -> Iterator[bytes | wire.Rejection]:
+    """Each line of ``stream``, or a ``too_large`` rejection for a line too long to be an event.
+
+    A line is read at most ``MAX_EVENT_BYTES`` + 2 bytes at a time, so a huge line (a corrupt capture,
+    a file without newlines) is skipped in bounded pieces, never loaded whole. Lines usually keep their
+    ending: JSON allows trailing whitespace, and not slicing saves a copy per line; only near the size
+    limit is it stripped, so that it does not count towards the limit.
+    """
+    readline = stream.readline
+    while line := readline(_LINE_LIMIT):
+        if len(line) <= wire.MAX_EVENT_BYTES:
+            yield line
+        elif line[-1:] == b"\n":
+            yield line.rstrip(b"\r\n")
+        else:
+            yield _skip_long_line(readline, len(line))
+
+
+def _skip_long_line(readline: Callable[[int], bytes], size: int) -> wire.Rejection:
+    """Read past the rest of a line already known to be too long; its size (without the newline) is the detail."""
+    while chunk := readline(_SKIP_CHUNK):
+        if chunk[-1:] == b"\n":
+            size += len(chunk) - 1
+            break
+        size += len(chunk)
+    return wire.Rejection(
+        reason=wire.RejectReason.TOO_LARGE,
+        detail=f"a line of {size} bytes (skipped unread), the limit is {wire.MAX_EVENT_BYTES}",
+    )
+
+
+def _open_input(name: str) -> contextlib.AbstractContextManager[BinaryIO]:
+    """The input as a binary stream; stdin is borrowed, not closed."""
+    if name != _STDIN:
+        return open(name, "rb")
+    if sys.stdin is None:  # started with stdin closed
+        raise OSError(0, "stdin is closed")
+    return contextlib.nullcontext(sys.stdin.buffer)
+
+
+class _Intake:
+    """The tallies of lines the detector never sees: blank lines and rejections."""
+
+    def __init__(self) -> None:
+        self.lines = 0
+        self.blank = 0
+        self.rejected: Counter[str] = Counter()
+        self.first: dict[str, FirstRejection] = {}
+
+    def reject(self, number: int, rejection: wire.Rejection) -> None:
+        """Count a refused line; remember the first of each reason."""
+        self.rejected[rejection.reason] += 1
+        if rejection.reason not in self.first:
+            detail = (
+                rejection.detail if len(rejection.detail) <= _DETAIL_CHARS else rejection.detail[:_DETAIL_CHARS] + "..."
+            )
+            self.first[rejection.reason] = FirstRejection(line=number, detail=detail, field=rejection.field)
+
+
+def _replay(stream: BinaryIO, params: DetectorParams, name: str) -> tuple[list[Incident], ReplaySummary]:
+    """Feed every line of ``stream`` to a fresh offline run; its final incidents and the summary."""
+    offline = OfflineRun(params)
+    intake = _feed(read_lines(stream), offline)
+    offline.finish()
+    incidents = offline.final_incidents()
+    return incidents, _summarise(name, intake, offline, incidents)
+
+
+def _feed(lines: Iterable[bytes | wire.Rejection], offline: OfflineRun) -> _Intake:
+    """Decode each line and feed the events, in arrival order; the hot loop, so names are bound locally."""
+    intake = _Intake()
+    decode, feed, rejection_type = wire.decode, offline.feed, wire.Rejection
+    number = 0
+    for number, line in enumerate(lines, start=1):
+        if isinstance(line, rejection_type):
+            intake.reject(number, line)
+        elif line.isspace():
+            intake.blank += 1
+        else:
+            result = decode(line)
+            if isinstance(result, rejection_type):
+                intake.reject(number, result)
+            else:
+                feed(result)
+    intake.lines = number
+    return intake
+
+
+def _summarise(name: str, intake: _Intake, offline: OfflineRun, incidents: list[Incident]) -> ReplaySummary:
+    """The summary of a finished replay, every bounded key present."""
+    closed: Counter[str] = Counter(incident.close_reason for incident in incidents if incident.close_reason)
+    return ReplaySummary(
+        input=name,
+        lines=intake.lines,
+        blank=intake.blank,
+        accepted=sum(offline.events_by_type.values()),
+        events_by_type=_every(sorted(wire.EVENT_TYPES), offline.events_by_type),
+        dropped=_every(_DROP_REASONS, offline.dropped),
+        rejected=_every(list(wire.RejectReason), intake.rejected),
+        first_rejections={str(reason): first for reason, first in intake.first.items()},
+        lost=offline.lost,
+        signals=_every(list(SignalClass), offline.signals),
+        episodes=EpisodeTally(
+            opened=len(incidents),
+            still_open=sum(incident.closed_ms is None for incident in incidents),
+            closed=_every(_CLOSE_REASONS, closed),
+            stuck=sum(incident.stuck for incident in incidents),
+        ),
+    )
+
+
+def _every(keys: Iterable[str], counts: Mapping[str, int]) -> dict[str, int]:
+    """``counts`` over exactly ``keys``, zeros included, in that order."""
+    return {str(key): counts.get(key, 0) for key in keys}
+
+
+def format_summary(summary: ReplaySummary) -> str:
+    """The summary as aligned lines for a terminal."""
+    episodes = summary.episodes
+    rows = [
+        ("lines", f"{summary.lines:,}", f"blank {summary.blank:,}"),
+        ("accepted", f"{summary.accepted:,}", _breakdown(summary.events_by_type)),
+        ("dropped", f"{sum(summary.dropped.values()):,}", _breakdown(summary.dropped)),
+        ("rejected", f"{sum(summary.rejected.values()):,}", _breakdown(summary.rejected, nonzero=True)),
+        ("lost", f"{summary.lost:,}", "seq numbers never received"),
+        ("signals", f"{sum(summary.signals.values()):,}", _breakdown(summary.signals)),
+        (
+            "episodes",
+            f"{episodes.opened:,}",
+            f"still open {episodes.still_open:,}, {_breakdown(episodes.closed)}, stuck {episodes.stuck:,}",
+        ),
+    ]
+    lines = [f"netdown-stream replay of {summary.input}:"]
+    lines += [f"  {label:<9} {count:>11}  {detail}".rstrip() for label, count, detail in rows]
+    lines += [
+        f"  first {reason} at line {first.line}: {first.detail}" for reason, first in summary.first_rejections.items()
+    ]
+    return "\n".join(lines)
+
+
+def _breakdown(counts: dict[str, int], *, nonzero: bool = False) -> str:
+    """``a 3, b 0`` (or only the nonzero ones)."""
+    return ", ".join(f"{key} {count:,}" for key, count in counts.items() if count or not nonzero)
+
+
+def _ndjson(incidents: Iterable[Incident]) -> bytes:
+    """Incident records, one JSON object a line, as one buffer (a single write)."""
+    return b"".join(encode_incident(incident) + b"\n" for incident in incidents)
+
+
+def _write_incidents(incidents: list[Incident], out: IO[bytes]) -> bool:
+    """Write the records; False (with a message) when the reader went away, as ``| head`` does."""
+    try:
+        out.write(_ndjson(incidents))
+        out.flush()
+    except BrokenPipeError:
+        # Python's documented remedy: point stdout at devnull so the interpreter's final flush stays quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print("netdown-stream replay: stdout closed before the incidents were written", file=sys.stderr)
+        return False
+    return True
