@@ -1,4 +1,4 @@
-"""Who is reporting: a pseudonymous, stable ``device_id`` and the current ``boot_id``.
+"""Who is reporting: a pseudonymous, stable ``device_id`` (the boot id is read with the facts).
 
 The raw hardware id (macOS ``IOPlatformUUID``, Linux ``/etc/machine-id``) never leaves the machine:
 ``device_id`` is an HMAC-SHA256 of it under a fleet key, so the fleet operator can recompute a
@@ -10,20 +10,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
-__all__ = ["device_id_for", "parse_ioreg_platform_uuid", "read_boot_id", "read_hardware_id"]
+from netdown.agent.sources.routes import run_command
+
+__all__ = ["device_id_for", "parse_ioreg_platform_uuid", "parse_os_release", "read_hardware_id", "read_os_version"]
 
 _IOREG_UUID: Final = re.compile(r'"IOPlatformUUID"\s*=\s*"(?P<uuid>[0-9A-Fa-f-]{36})"')
 
 Runner = Callable[[list[str]], str]
-
-
-def _run(command: list[str]) -> str:
-    return subprocess.run(command, capture_output=True, text=True, check=True, timeout=10).stdout
 
 
 def device_id_for(hardware_id: str, key: bytes, platform: str) -> str:
@@ -38,7 +35,7 @@ def parse_ioreg_platform_uuid(text: str) -> str | None:
     return match.group("uuid") if match else None
 
 
-def read_hardware_id(platform: str, root: Path = Path("/"), run: Runner = _run) -> str:
+def read_hardware_id(platform: str, root: Path = Path("/"), run: Runner = run_command) -> str:
     """The machine's own stable id (never sent anywhere; only hashed)."""
     if platform == "darwin":
         uuid = parse_ioreg_platform_uuid(run(["/usr/sbin/ioreg", "-rd1", "-c", "IOPlatformExpertDevice"]))
@@ -48,8 +45,20 @@ def read_hardware_id(platform: str, root: Path = Path("/"), run: Runner = _run) 
     return (root / "etc/machine-id").read_text(encoding="ascii").strip()
 
 
-def read_boot_id(platform: str, root: Path = Path("/"), run: Runner = _run) -> str:
-    """The id of the current boot: macOS ``kern.bootsessionuuid``, Linux's kernel ``boot_id``."""
+def parse_os_release(text: str) -> tuple[str, str]:
+    """``VERSION_ID`` and ``BUILD_ID`` of a Linux ``/etc/os-release`` (either may be empty)."""
+    fields = dict(line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#"))
+    return fields.get("VERSION_ID", "").strip("\"'"), fields.get("BUILD_ID", "").strip("\"'")
+
+
+def read_os_version(platform: str, root: Path = Path("/"), run: Runner = run_command) -> tuple[str, str]:
+    """The OS release and build the envelope carries: macOS ``sw_vers``, Linux ``/etc/os-release``."""
     if platform == "darwin":
-        return run(["/usr/sbin/sysctl", "-n", "kern.bootsessionuuid"]).strip()
-    return (root / "proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
+        return (
+            run(["/usr/bin/sw_vers", "-productVersion"]).strip(),
+            run(["/usr/bin/sw_vers", "-buildVersion"]).strip(),
+        )
+    try:
+        return parse_os_release((root / "etc/os-release").read_text(encoding="utf-8"))
+    except OSError:
+        return "", ""

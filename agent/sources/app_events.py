@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Final
@@ -62,20 +62,19 @@ def parse_app_line(line: bytes, allowed_apps: frozenset[str]) -> Observation | s
 @register("app_events")
 @dataclass
 class AppEventsSource:
-    """Tails the app's NDJSON file, saving its place in ``state_file`` at most every second."""
+    """Tails the app's NDJSON file (``path``), saving its place under ``state_dir`` at most every second."""
 
-    path: Path
-    state_file: Path
+    path: Path | str
+    state_dir: Path
     allowed_apps: frozenset[str] = frozenset()
     poll_interval: float = 0.2
     clock: Callable[[], float] = time.monotonic
     name: str = "app_events"
     skipped: Counter[str] = field(default_factory=Counter)
 
-    @classmethod
-    def from_settings(cls, settings: Mapping[str, Any], state_dir: Path, apps: frozenset[str]) -> AppEventsSource:
-        """Build from the config table ``[sources.app_events]`` (key ``path``)."""
-        return cls(path=Path(settings["path"]), state_file=state_dir / "app_events.position", allowed_apps=apps)
+    def __post_init__(self) -> None:
+        self.path = Path(self.path)
+        self.state_file = Path(self.state_dir) / "app_events.position"
 
     def run(self, emit: Emit, stop: threading.Event) -> None:
         """Follow the file until stopped, emitting each valid line once (at least once across crashes)."""
@@ -90,13 +89,14 @@ class AppEventsSource:
         self._save_position(position)
 
     def _read_new_lines(self, position: _Position, emit: Emit) -> _Position:
+        path = Path(self.path)
         try:
-            stat = os.stat(self.path)
+            stat = os.stat(path)
         except FileNotFoundError:
             return position
         if stat.st_ino != position.inode or stat.st_size < position.offset:
             position = _Position(stat.st_ino, 0)  # rotated or truncated: the new file from its start
-        with self.path.open("rb") as handle:
+        with path.open("rb") as handle:
             handle.seek(position.offset)
             for line, end in _complete_lines(handle):
                 position = _Position(position.inode, end)

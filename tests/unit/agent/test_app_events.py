@@ -93,18 +93,18 @@ def _follow(source: AppEventsSource, until: int, timeout: float = 10.0) -> list[
 
 
 def test_the_file_is_followed_across_partial_lines_overlong_lines_rotation_and_restarts(tmp_path: Path) -> None:
-    events_file, state = tmp_path / "events.ndjson", tmp_path / "state"
+    events_file, state = tmp_path / "events.ndjson", tmp_path
     events_file.write_bytes(_line(CONN) + b"x" * (MAX_LINE_BYTES + 10) + b"\n" + _line(PATH)[:20])
-    source = AppEventsSource(path=events_file, state_file=state, allowed_apps=frozenset({APP}), poll_interval=0.01)
+    source = AppEventsSource(path=events_file, state_dir=state, allowed_apps=frozenset({APP}), poll_interval=0.01)
     first = _follow(source, until=1)
     assert [o.body["conn_id"] for o in first if o.type == "conn"] == ["C221"]
     assert source.skipped["too_long"] == 1
     with events_file.open("ab") as handle:
         handle.write(_line(PATH)[20:])  # the app finishes the line it was writing
-    restarted = AppEventsSource(path=events_file, state_file=state, allowed_apps=frozenset({APP}), poll_interval=0.01)
+    restarted = AppEventsSource(path=events_file, state_dir=state, allowed_apps=frozenset({APP}), poll_interval=0.01)
     second = _follow(restarted, until=1)
     assert [o.type for o in second] == ["path"], "the restart resumes after what was read, with the finished line"
     events_file.unlink()
     events_file.write_bytes(_line({**CONN, "id": "after-rotation", "conn_id": "C300"}))
-    third = _follow(AppEventsSource(path=events_file, state_file=state, poll_interval=0.01), until=1)
+    third = _follow(AppEventsSource(path=events_file, state_dir=state, poll_interval=0.01), until=1)
     assert [o.body["conn_id"] for o in third] == ["C300"]

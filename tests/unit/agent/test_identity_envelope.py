@@ -10,7 +10,7 @@ import pytest
 
 from netdown import wire
 from netdown.agent.envelope import DeviceFacts, Stamper, next_seq_after
-from netdown.agent.identity import device_id_for, parse_ioreg_platform_uuid, read_boot_id, read_hardware_id
+from netdown.agent.identity import device_id_for, parse_ioreg_platform_uuid, read_hardware_id
 from netdown.agent.sources.base import Observation
 
 IOREG = """+-o J314sAP  <class IOPlatformExpertDevice, id 0x100000202, registered, matched, active, busy 0 (0 ms)>
@@ -33,16 +33,12 @@ def test_device_id_is_a_keyed_hash_matching_the_contract_and_hiding_the_hardware
     assert "3f2504e0" not in device_id.lower()
 
 
-def test_hardware_and_boot_ids_are_read_from_ioreg_sysctl_and_proc(tmp_path: Path) -> None:
+def test_hardware_ids_are_read_from_ioreg_and_machine_id(tmp_path: Path) -> None:
     assert parse_ioreg_platform_uuid(IOREG) == "3F2504E0-4F89-11D3-9A0C-0305E82C3301"
     assert read_hardware_id("darwin", run=lambda _cmd: IOREG) == "3F2504E0-4F89-11D3-9A0C-0305E82C3301"
-    assert read_boot_id("darwin", run=lambda cmd: "A1B2\n" if "kern.bootsessionuuid" in cmd else "") == "A1B2"
     (tmp_path / "etc").mkdir()
     (tmp_path / "etc/machine-id").write_text("0123456789abcdef0123456789abcdef\n")
-    (tmp_path / "proc/sys/kernel/random").mkdir(parents=True)
-    (tmp_path / "proc/sys/kernel/random/boot_id").write_text("6f1c8d3e-0000-4000-8000-000000000001\n")
     assert read_hardware_id("linux", root=tmp_path) == "0123456789abcdef0123456789abcdef"
-    assert read_boot_id("linux", root=tmp_path) == "6f1c8d3e-0000-4000-8000-000000000001"
 
 
 def test_stamped_events_are_valid_with_contiguous_seq_and_resume_after_the_spooled_one() -> None:

@@ -1,0 +1,205 @@
+"""The running agent: sources -> stamped wire events -> disk spool -> publisher -> Kafka.
+
+Read top to bottom, this is the agent's whole dataflow. Each source runs in its own thread and calls
+:meth:`Agent.accept`; an observation becomes a wire event (envelope, next ``seq``) and is written to
+the spool under one lock, so spool order is ``seq`` order. The publisher thread drains the spool to
+Kafka. A heartbeat source reports uptime, facts and the spool's state at least every 5 minutes.
+
+A source that breaks (a command that hangs, an exception) is logged and restarted with back-off; it
+never takes the agent down. An observation a source got wrong is counted and dropped, never sent.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import msgspec
+
+from netdown import wire
+from netdown.agent.config import AgentConfig, ConfigError, Secret
+from netdown.agent.envelope import DeviceFacts, Stamper, next_seq_after
+from netdown.agent.facts import read_facts, read_uptime_s
+from netdown.agent.publisher import Publisher, kafka_producer
+from netdown.agent.sources import Observation, Source, discover
+from netdown.agent.sources.base import Emit
+from netdown.agent.spool import Spool
+
+__all__ = ["Agent", "HeartbeatSource", "build_agent", "build_sources", "producer_settings"]
+
+log = logging.getLogger(__name__)
+
+_MAX_RESTART_BACKOFF_S: Final = 60.0
+# Sources every agent runs on its platform unless the config names its own set.
+DEFAULT_SOURCES: Final = {"darwin": ("macos_path",), "linux": ("linux_path",)}
+
+
+@dataclass
+class HeartbeatSource:
+    """Liveness and device facts: uptime, installed network extensions, VPN flags, spool state."""
+
+    spool: Spool
+    platform: str
+    monitored: str | None
+    interval_s: float
+    read_uptime: Callable[[], int | None]
+    read_device_facts: Callable[[], dict[str, Any]]
+    clock: Callable[[], float] = time.time
+    name: str = "heartbeat"
+
+    def run(self, emit: Emit, stop: threading.Event) -> None:
+        """One heartbeat at once (the stream job learns the facts early), then one per interval."""
+        while True:
+            emit(
+                Observation(
+                    type="heartbeat",
+                    ts_ms=int(self.clock() * 1000),
+                    body={
+                        "uptime_s": self.read_uptime() or 0,
+                        "facts": self.read_device_facts(),
+                        "spool": {"pending": self.spool.pending, "dropped": self.spool.take_dropped()},
+                    },
+                )
+            )
+            if stop.wait(self.interval_s):
+                return
+
+
+@dataclass
+class Agent:
+    """The sources, the spool and the publisher of one endpoint, and the counts an operator asks for."""
+
+    stamper: Stamper
+    spool: Spool
+    publisher: Publisher
+    sources: list[Source]
+    accepted: int = 0
+    refused: Counter[str] = field(default_factory=Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def create(cls, facts: DeviceFacts, spool: Spool, publisher: Publisher, sources: list[Source]) -> Agent:
+        """An agent that resumes ``seq`` after the newest event its spool holds."""
+        return cls(Stamper(facts, next_seq_after(spool.last_payload())), spool, publisher, sources)
+
+    def accept(self, observation: Observation, source: str = "?") -> wire.Event | None:
+        """Stamp and spool one observation; once this returns the event survives a crash."""
+        with self._lock:
+            try:
+                event = self.stamper.stamp(observation)
+            except msgspec.ValidationError as exc:
+                self.refused[source] += 1
+                log.warning("source %s produced an invalid %s observation: %s", source, observation.type, exc)
+                return None
+            self.spool.append(wire.encode(event))
+            self.accepted += 1
+            return event
+
+    def run(self, stop: threading.Event) -> None:
+        """Run every source and the publisher until ``stop`` is set, then flush the spool."""
+        threads = [threading.Thread(target=self.publisher.run, args=(stop,), name="publisher", daemon=True)]
+        threads += [
+            threading.Thread(target=self._supervise, args=(source, stop), name=source.name, daemon=True)
+            for source in self.sources
+        ]
+        for thread in threads:
+            thread.start()
+        stop.wait()
+        for thread in threads:
+            thread.join(timeout=15)
+        self.spool.close()
+
+    def _supervise(self, source: Source, stop: threading.Event) -> None:
+        """Keep one source running: a crash is logged and the source restarted after a back-off."""
+        backoff = 1.0
+
+        def emit(observation: Observation) -> None:
+            self.accept(observation, source.name)
+
+        while not stop.is_set():
+            try:
+                source.run(emit, stop)
+            except Exception:
+                log.exception("source %s failed; restarting in %.0fs", source.name, backoff)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, _MAX_RESTART_BACKOFF_S)
+            else:
+                return
+
+
+def build_sources(config: AgentConfig, config_path: Path, platform: str, context: Mapping[str, Any]) -> list[Source]:
+    """Instantiate the configured sources; a table's keys are the source's keyword arguments.
+
+    ``context`` offers what the agent knows (fleet key, state dir, monitored apps); a source receives
+    the entries its constructor names. A key the source does not take is a config error naming it.
+    """
+    registry = discover()
+    names = config.sources or {name: {} for name in DEFAULT_SOURCES.get(platform, ())}
+    sources: list[Source] = []
+    for name, settings in names.items():
+        factory = registry.get(name)
+        if factory is None:
+            raise ConfigError(f"{config_path}: sources.{name}: no such source (known: {', '.join(sorted(registry))})")
+        accepted = inspect.signature(factory).parameters
+        for key in settings:
+            if key not in accepted or key in context:
+                raise ConfigError(f"{config_path}: sources.{name}.{key}: unknown key")
+        injected = {key: value for key, value in context.items() if key in accepted}
+        try:
+            sources.append(factory(**settings, **injected))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{config_path}: sources.{name}: {exc}") from None
+    return sources
+
+
+def producer_settings(config: AgentConfig, secrets: Mapping[str, Secret]) -> dict[str, Any]:
+    """kafka-python options for the configured TLS/SASL; the password only from its secret file."""
+    broker = config.broker
+    settings: dict[str, Any] = {"security_protocol": broker.security_protocol}
+    for option in ("ssl_cafile", "ssl_certfile", "ssl_keyfile", "sasl_mechanism"):
+        if getattr(broker, option) is not None:
+            settings[option] = getattr(broker, option)
+    if broker.sasl_username is not None:
+        settings["sasl_plain_username"] = broker.sasl_username
+    if "sasl_password" in secrets:
+        settings["sasl_plain_password"] = secrets["sasl_password"].reveal()
+    return settings
+
+
+def build_agent(config: AgentConfig, secrets: Mapping[str, Secret], config_path: Path, facts: DeviceFacts) -> Agent:
+    """Wire spool, publisher, heartbeat and sources from a validated config."""
+    state_dir = Path(config.identity.state_dir)
+    spool = Spool(
+        state_dir / "spool",
+        max_bytes=int(config.spool.max_mb * 1024 * 1024),
+        segment_bytes=config.spool.segment_kb * 1024,
+        fsync_interval=config.spool.fsync_interval_s,
+    )
+    settings = producer_settings(config, secrets)
+    publisher = Publisher(
+        spool, config.broker.topic, facts.device_id.encode(), lambda: kafka_producer(config.broker.bootstrap, settings)
+    )
+    monitored = config.apps[0].bundle_id if config.apps else None
+    context: dict[str, Any] = {
+        "key": secrets["fleet_key"].reveal().encode(),
+        "state_dir": state_dir,
+        "apps": config.apps,
+        "allowed_apps": frozenset(app.bundle_id for app in config.apps),
+    }
+    heartbeat = HeartbeatSource(
+        spool=spool,
+        platform=facts.platform,
+        monitored=monitored,
+        interval_s=config.heartbeat.interval_s,
+        read_uptime=lambda: read_uptime_s(facts.platform),
+        read_device_facts=lambda: read_facts(facts.platform, monitored),
+    )
+    sources = [heartbeat, *build_sources(config, config_path, facts.platform, context)]
+    return Agent.create(facts, spool, publisher, sources)
