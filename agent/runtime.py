@@ -190,8 +190,10 @@ def build_agent(config: AgentConfig, secrets: Mapping[str, Secret], config_path:
     context: dict[str, Any] = {
         "key": secrets["fleet_key"].reveal().encode(),
         "state_dir": state_dir,
-        "apps": config.apps,
         "allowed_apps": frozenset(app.bundle_id for app in config.apps),
+        "processes": tuple(process for app in config.apps for process in app.processes),
+        "subsystems": tuple(subsystem for app in config.apps for subsystem in app.subsystems),
+        "app_ids": {process: app.bundle_id for app in config.apps for process in app.processes},
     }
     heartbeat = HeartbeatSource(
         spool=spool,

@@ -1,0 +1,81 @@
+"""The agent is wired from its config: sources get their options and the agent's context, or a named error."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from netdown import wire
+from netdown.agent.config import ConfigError, load_config
+from netdown.agent.envelope import DeviceFacts, Stamper
+from netdown.agent.runtime import HeartbeatSource, build_agent
+from netdown.agent.sources.base import Observation
+from netdown.agent.spool import Spool
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "deploy" / "agent.example.toml"
+FACTS = DeviceFacts(
+    device_id="mac-0123456789abcdef01234567", boot_id="b1", platform="darwin", os_version="15.1", os_build="24B83"
+)
+
+
+def _example(tmp_path: Path, edit: tuple[str, str] = ("", "")) -> Path:
+    config = tmp_path / "agent.toml"
+    text = EXAMPLE.read_text().replace(*edit)
+    config.write_text(text.replace("/Library/Application Support/netdown/state", str(tmp_path / "state")))
+    (tmp_path / "fleet.key").write_text("fleet-secret\n")
+    (tmp_path / "kafka.password").write_text("hunter2\n")
+    return config
+
+
+def test_the_shipped_example_config_builds_every_source_it_names(tmp_path: Path) -> None:
+    path = _example(tmp_path)
+    config, secrets = load_config(path)
+    agent = build_agent(config, secrets, path, FACTS)
+    names = [source.name for source in agent.sources]
+    assert names == ["heartbeat", "macos_path", "unified_log", "app_events", "probes"]
+    agent.spool.close()
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("[sources.probes]", "[sources.pings]"), "sources.pings: no such source"),
+        (("interval_s = 2.0", "intervall_s = 2.0"), "sources.macos_path.intervall_s: unknown key"),
+        (("jitter = 0.2", "jitter = 3"), "sources.probes: "),
+    ],
+)
+def test_a_bad_source_table_names_the_file_and_the_key(tmp_path: Path, edit: tuple[str, str], message: str) -> None:
+    path = _example(tmp_path, edit)
+    config, secrets = load_config(path)
+    with pytest.raises(ConfigError, match=f"^{path}: {message}"):
+        build_agent(config, secrets, path, FACTS)
+
+
+def test_heartbeats_carry_uptime_facts_and_the_spools_state(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool", max_bytes=1 << 20, segment_bytes=4096)
+    heartbeat = HeartbeatSource(
+        spool=spool,
+        platform="darwin",
+        monitored="com.example.vpn.tunnel",
+        interval_s=300,
+        read_uptime=lambda: 4242,
+        read_device_facts=lambda: {
+            "network_extensions": [{"id": "com.example.vpn.tunnel", "kind": "packet_tunnel"}],
+            "vpn": None,
+        },
+        clock=lambda: 1_732_540_800.5,
+    )
+    seen: list[Observation] = []
+    stop = threading.Event()
+    stop.set()  # one heartbeat, then stop
+    heartbeat.run(seen.append, stop)
+    (observation,) = seen
+    assert observation.ts_ms == 1_732_540_800_500
+    assert observation.body["uptime_s"] == 4242
+    assert observation.body["spool"] == {"pending": 0, "dropped": 0}
+    event = Stamper(FACTS, next_seq=0).stamp(observation)
+    assert isinstance(event, wire.HeartbeatEvent), "a heartbeat body satisfies the wire contract"
+    assert event.facts.network_extensions == (wire.NetworkExtension(id="com.example.vpn.tunnel", kind="packet_tunnel"),)
+    spool.close()
