@@ -12,7 +12,9 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from kafka import KafkaConsumer
 from kafka.admin import KafkaAdminClient, NewTopic
@@ -27,6 +29,7 @@ from netdown.devstack.kafka import KafkaBroker
 
 FACTS = DeviceFacts(device_id="linux-delivery-test1", boot_id="boot-1", platform="linux", os_version="12", os_build="")
 APP = "com.example.vpn.tunnel"
+AnyEvent = TypeVar("AnyEvent", bound=wire.Event)
 
 
 def _create_topic(bootstrap: str, topic: str) -> None:
@@ -51,9 +54,9 @@ def _consume(bootstrap: str, topic: str, until: int, timeout_s: float = 120) -> 
     return events
 
 
-def _first_occurrences(events: list[wire.Event]) -> list[wire.Event]:
+def _first_occurrences(events: Sequence[AnyEvent]) -> list[AnyEvent]:
     """The events in arrival order with repeats (same event_id) removed, as the stream job sees them."""
-    first: dict[str, wire.Event] = {}
+    first: dict[str, AnyEvent] = {}
     for event in events:
         first.setdefault(event.event_id, event)
     return list(first.values())
