@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo check setup system-deps python-deps kafka-jars lint test docs bench-json clean
+.PHONY: demo check setup system-deps python-deps kafka-jars lint test docs bench-json bench-replay bench-agent clean
 
 demo: setup
 	$(BIN)/netdown-kafka run
@@ -52,6 +52,12 @@ docs: python-deps
 
 bench-json: python-deps
 	$(BIN)/python -m benchmarks.json_decode
+
+bench-replay: python-deps
+	$(BIN)/python -m benchmarks.replay_throughput
+
+bench-agent: setup
+	$(BIN)/python -m benchmarks.agent_footprint
 
 clean:
 	rm -rf $(VENV) .netdown .mypy_cache .ruff_cache .pytest_cache .hypothesis
