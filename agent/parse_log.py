@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import calendar
-import contextlib
 import hashlib
 import os
 import re
@@ -26,12 +25,12 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
-from typing import IO, Any, BinaryIO, Final
+from typing import IO, Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
-from netdown import __version__, wire
+from netdown import __version__, cli_io, wire
 from netdown.agent.sources.unified_log import (
     LAYOUTS,
     LINE_LIMIT,
@@ -59,10 +58,7 @@ __all__ = [
 ]
 
 NAME: Final = "parse-log"
-STDIN: Final = "-"
-EXIT_OK: Final = 0
-EXIT_OUTPUT_FAILED: Final = 1
-EXIT_INPUT_UNREADABLE: Final = 2
+_PROG: Final = f"netdown-agent {NAME}"
 DEFAULT_BOOT_ID: Final = "unknown-boot"
 HASH_KEY_ENV: Final = "NETDOWN_HASH_KEY"
 # event_id = uuid5(this, "<device_id>/<line>/<index>"): a re-run names every event the same way.
@@ -155,25 +151,22 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Parse ``args.input``; wire events to stdout, the summary to stderr (and ``--summary-json``)."""
-    name = "stdin" if args.input == STDIN else args.input
-    out = _Output(sys.stdout.buffer)
+    name = cli_io.input_name(args.input)
+    out = cli_io.Output(
+        sys.stdout.buffer,
+        closed=f"{_PROG}: stdout closed before all events were written",
+        failed=f"{_PROG}: cannot write the events",
+    )
     try:
-        with _open_input(args.input) as stream:
+        with cli_io.open_input(args.input) as stream:
             summary = parse_stream(stream, out.write, **stream_options(args, name))
         out.flush()
-    except _OutputClosed:
-        return EXIT_OUTPUT_FAILED
-    except OSError as exc:  # reading: writes go through _Output, which raises _OutputClosed instead
-        print(f"netdown-agent {NAME}: cannot read {name}: {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_INPUT_UNREADABLE
-    print(format_summary(summary), file=sys.stderr)
-    if args.summary_json is not None:
-        try:
-            args.summary_json.write_bytes(msgspec.json.format(msgspec.json.encode(summary)) + b"\n")
-        except OSError as exc:
-            print(f"netdown-agent {NAME}: cannot write {args.summary_json}: {exc.strerror or exc}", file=sys.stderr)
-            return EXIT_OUTPUT_FAILED
-    return EXIT_OK
+    except cli_io.OutputClosed:
+        return cli_io.EXIT_OUTPUT_FAILED
+    except OSError as exc:  # reading: a failed write raises cli_io.OutputClosed instead
+        print(f"{_PROG}: cannot read {name}: {cli_io.os_reason(exc)}", file=sys.stderr)
+        return cli_io.EXIT_INPUT_UNREADABLE
+    return cli_io.report_summary(_PROG, format_summary(summary), summary, args.summary_json)
 
 
 def parse_stream(
@@ -280,16 +273,16 @@ def format_summary(summary: ParseLogSummary) -> str:
             summary.lines,
             f"blank {summary.blank:,}, furniture {summary.furniture:,}, continuation {summary.continuation:,}",
         ),
-        ("records", records, _breakdown(summary.records, nonzero=True)),
+        ("records", records, cli_io.breakdown(summary.records, nonzero=True)),
         ("unknown", summary.unknown, f"first at line {summary.first_unknown_line}" if summary.unknown else ""),
         ("too long", summary.too_long, f"lines or JSON objects over {LINE_LIMIT // 1024} KiB, skipped unread"),
         ("truncated", summary.truncated_json, "JSON objects cut off before their end"),
         ("bad bytes", summary.undecodable_bytes, "not UTF-8, read as U+FFFD"),
         ("assumed", summary.assumed_date, "date-less records dated today: pass --date" if summary.assumed_date else ""),
-        ("messages", sum(summary.messages.values()), _breakdown(summary.messages)),
-        ("events", summary.written, f"{_breakdown(summary.events)}; collapsed {summary.collapsed:,}"),
+        ("messages", sum(summary.messages.values()), cli_io.breakdown(summary.messages)),
+        ("events", summary.written, f"{cli_io.breakdown(summary.events)}; collapsed {summary.collapsed:,}"),
     ]
-    lines = [f"netdown-agent {NAME} of {summary.input}:"]
+    lines = [f"{_PROG} of {summary.input}:"]
     lines += [f"  {label:<10} {count:>10,}  {detail}".rstrip() for label, count, detail in rows]
     if summary.invalid:
         lines.append(f"  {summary.invalid:,} observations broke the wire contract and were dropped (please report)")
@@ -297,45 +290,6 @@ def format_summary(summary: ParseLogSummary) -> str:
 
 
 # --- internals ----------------------------------------------------------------------------------------------
-
-
-class _OutputClosed(Exception):
-    """stdout went away (``| head``) or failed: stop, and say so."""
-
-
-class _Output:
-    """stdout for the events; a failure to write is told apart from a failure to read."""
-
-    def __init__(self, sink: IO[bytes]) -> None:
-        self.sink = sink
-
-    def write(self, data: bytes) -> None:
-        try:
-            self.sink.write(data)
-        except BrokenPipeError:
-            # Python's documented remedy: point stdout at devnull so the interpreter's final flush stays quiet.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            print(f"netdown-agent {NAME}: stdout closed before all events were written", file=sys.stderr)
-            raise _OutputClosed from None
-        except OSError as exc:
-            print(f"netdown-agent {NAME}: cannot write the events: {exc.strerror or exc}", file=sys.stderr)
-            raise _OutputClosed from None
-
-    def flush(self) -> None:
-        try:
-            self.sink.flush()
-        except OSError:
-            self.write(b"")
-            raise _OutputClosed from None
-
-
-def _open_input(name: str) -> contextlib.AbstractContextManager[BinaryIO]:
-    """The input as a binary stream; stdin is borrowed, not closed."""
-    if name != STDIN:
-        return open(name, "rb")
-    if sys.stdin is None:  # started with stdin closed
-        raise OSError(0, "stdin is closed")
-    return contextlib.nullcontext(sys.stdin.buffer)
 
 
 def stream_options(args: argparse.Namespace, name: str) -> dict[str, Any]:
@@ -416,11 +370,6 @@ def _summary(name: str, lines: LineTally, tally: ParseTally, written: int, inval
         written=written,
         invalid=invalid,
     )
-
-
-def _breakdown(counts: Mapping[str, int], *, nonzero: bool = False) -> str:
-    """``a 3, b 0`` (or only the nonzero ones)."""
-    return ", ".join(f"{key} {count:,}" for key, count in counts.items() if count or not nonzero)
 
 
 def _date(text: str) -> date:

@@ -55,6 +55,8 @@ from typing import IO, Any, Final
 
 import msgspec
 
+from netdown.cli_io import capped_lines
+
 __all__ = [
     "LAYOUTS",
     "LINE_LIMIT",
@@ -87,7 +89,6 @@ _WAIT_BYTES: Final = 16 * 1024 * 1024
 _HALF_DAY: Final = 12 * 3600
 _EPOCH_ORDINAL: Final = date(1970, 1, 1).toordinal()
 _INT64_MAX: Final = 2**63 - 1
-_SKIP_CHUNK: Final = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,13 +142,8 @@ def read_lines(stream: IO[bytes], tally: LineTally, limit: int = LINE_LIMIT) -> 
 
     Invalid UTF-8 is read as U+FFFD and its bytes counted in ``tally.undecodable_bytes``.
     """
-    readline = stream.readline
-    cap = limit + 2  # room for `\r\n`
-    while raw := readline(cap):
-        if len(raw) == cap and raw[-1:] != b"\n":
-            while chunk := readline(_SKIP_CHUNK):
-                if chunk[-1:] == b"\n":
-                    break
+    for raw in capped_lines(stream.readline, limit + 2):  # room for `\r\n`
+        if isinstance(raw, int):  # over the limit: skipped unread, its place marked by None
             yield None
             continue
         try:

@@ -11,17 +11,15 @@ by outcome, and events lost to sequence gaps. Bad lines are counted, never fatal
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, BinaryIO, Final
 
 import msgspec
 
-from netdown import wire
+from netdown import cli_io, wire
 from netdown.stream.detector import DetectorParams, SignalClass
 from netdown.stream.incident import Incident, encode_incident
 from netdown.stream.offline import OfflineRun
@@ -40,13 +38,9 @@ __all__ = [
 ]
 
 NAME: Final = "replay"
-_STDIN: Final = "-"
-_EXIT_OK: Final = 0
-_EXIT_OUTPUT_FAILED: Final = 1
-_EXIT_INPUT_UNREADABLE: Final = 2
+_PROG: Final = f"netdown-stream {NAME}"
 # Room for an event at the size limit plus its line ending (`\r\n`): longer lines are never decodable.
 _LINE_LIMIT: Final = wire.MAX_EVENT_BYTES + 2
-_SKIP_CHUNK: Final = 1 << 20
 # A rejection's detail may quote the offending value, which can be up to 64 KiB: the summary shows its start.
 _DETAIL_CHARS: Final = 240
 _DROP_REASONS: Final = ("duplicate", "late")
@@ -105,23 +99,24 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Replay ``args.input``; incidents to stdout, summary to stderr (and ``--summary-json``)."""
-    name = "stdin" if args.input == _STDIN else args.input
+    name = cli_io.input_name(args.input)
     try:
-        with _open_input(args.input) as stream:
+        with cli_io.open_input(args.input) as stream:
             incidents, summary = _replay(stream, detector_params(args), name)
     except OSError as exc:  # only the input is touched above: nothing is written until it is all read
-        print(f"netdown-stream replay: cannot read {name}: {exc.strerror or exc}", file=sys.stderr)
-        return _EXIT_INPUT_UNREADABLE
-    if not _write_incidents(incidents, sys.stdout.buffer):
-        return _EXIT_OUTPUT_FAILED
-    print(format_summary(summary), file=sys.stderr)
-    if args.summary_json is not None:
-        try:
-            args.summary_json.write_bytes(msgspec.json.format(msgspec.json.encode(summary)) + b"\n")
-        except OSError as exc:
-            print(f"netdown-stream replay: cannot write {args.summary_json}: {exc.strerror or exc}", file=sys.stderr)
-            return _EXIT_OUTPUT_FAILED
-    return _EXIT_OK
+        print(f"{_PROG}: cannot read {name}: {cli_io.os_reason(exc)}", file=sys.stderr)
+        return cli_io.EXIT_INPUT_UNREADABLE
+    out = cli_io.Output(
+        sys.stdout.buffer,
+        closed=f"{_PROG}: stdout closed before the incidents were written",
+        failed=f"{_PROG}: cannot write the incidents",
+    )
+    try:
+        out.write(_ndjson(incidents))  # one buffer, one write
+        out.flush()
+    except cli_io.OutputClosed:
+        return cli_io.EXIT_OUTPUT_FAILED
+    return cli_io.report_summary(_PROG, format_summary(summary), summary, args.summary_json)
 
 
 def replay_stream(stream: BinaryIO, out: IO[bytes], params: DetectorParams, name: str = "") -> ReplaySummary:
@@ -139,36 +134,23 @@ def read_lines(stream: BinaryIO) -> Iterator[bytes | wire.Rejection]:
     ending: JSON allows trailing whitespace, and not slicing saves a copy per line; only near the size
     limit is it stripped, so that it does not count towards the limit.
     """
-    readline = stream.readline
-    while line := readline(_LINE_LIMIT):
-        if len(line) <= wire.MAX_EVENT_BYTES:
+    for line in cli_io.capped_lines(stream.readline, _LINE_LIMIT):
+        if isinstance(line, int):  # skipped in bounded reads: its size is all that is known
+            yield _too_large(line)
+        elif len(line) <= wire.MAX_EVENT_BYTES:
             yield line
         elif line[-1:] == b"\n":
             yield line.rstrip(b"\r\n")
-        else:
-            yield _skip_long_line(readline, len(line))
+        else:  # the input's last line, without a newline, one byte over the limit
+            yield _too_large(len(line))
 
 
-def _skip_long_line(readline: Callable[[int], bytes], size: int) -> wire.Rejection:
-    """Read past the rest of a line already known to be too long; its size (without the newline) is the detail."""
-    while chunk := readline(_SKIP_CHUNK):
-        if chunk[-1:] == b"\n":
-            size += len(chunk) - 1
-            break
-        size += len(chunk)
+def _too_large(size: int) -> wire.Rejection:
+    """The rejection of a line of ``size`` bytes (without the newline), too long to be an event."""
     return wire.Rejection(
         reason=wire.RejectReason.TOO_LARGE,
         detail=f"a line of {size} bytes (skipped unread), the limit is {wire.MAX_EVENT_BYTES}",
     )
-
-
-def _open_input(name: str) -> contextlib.AbstractContextManager[BinaryIO]:
-    """The input as a binary stream; stdin is borrowed, not closed."""
-    if name != _STDIN:
-        return open(name, "rb")
-    if sys.stdin is None:  # started with stdin closed
-        raise OSError(0, "stdin is closed")
-    return contextlib.nullcontext(sys.stdin.buffer)
 
 
 class _Intake:
@@ -252,18 +234,18 @@ def format_summary(summary: ReplaySummary) -> str:
     episodes = summary.episodes
     rows = [
         ("lines", f"{summary.lines:,}", f"blank {summary.blank:,}"),
-        ("accepted", f"{summary.accepted:,}", _breakdown(summary.events_by_type)),
-        ("dropped", f"{sum(summary.dropped.values()):,}", _breakdown(summary.dropped)),
-        ("rejected", f"{sum(summary.rejected.values()):,}", _breakdown(summary.rejected, nonzero=True)),
+        ("accepted", f"{summary.accepted:,}", cli_io.breakdown(summary.events_by_type)),
+        ("dropped", f"{sum(summary.dropped.values()):,}", cli_io.breakdown(summary.dropped)),
+        ("rejected", f"{sum(summary.rejected.values()):,}", cli_io.breakdown(summary.rejected, nonzero=True)),
         ("lost", f"{summary.lost:,}", "seq numbers never received"),
-        ("signals", f"{sum(summary.signals.values()):,}", _breakdown(summary.signals)),
+        ("signals", f"{sum(summary.signals.values()):,}", cli_io.breakdown(summary.signals)),
         (
             "episodes",
             f"{episodes.opened:,}",
-            f"still open {episodes.still_open:,}, {_breakdown(episodes.closed)}, stuck {episodes.stuck:,}",
+            f"still open {episodes.still_open:,}, {cli_io.breakdown(episodes.closed)}, stuck {episodes.stuck:,}",
         ),
     ]
-    lines = [f"netdown-stream replay of {summary.input}:"]
+    lines = [f"{_PROG} of {summary.input}:"]
     lines += [f"  {label:<9} {count:>11}  {detail}".rstrip() for label, count, detail in rows]
     lines += [
         f"  first {reason} at line {first.line}: {first.detail}" for reason, first in summary.first_rejections.items()
@@ -271,24 +253,6 @@ def format_summary(summary: ReplaySummary) -> str:
     return "\n".join(lines)
 
 
-def _breakdown(counts: dict[str, int], *, nonzero: bool = False) -> str:
-    """``a 3, b 0`` (or only the nonzero ones)."""
-    return ", ".join(f"{key} {count:,}" for key, count in counts.items() if count or not nonzero)
-
-
 def _ndjson(incidents: Iterable[Incident]) -> bytes:
     """Incident records, one JSON object a line, as one buffer (a single write)."""
     return b"".join(encode_incident(incident) + b"\n" for incident in incidents)
-
-
-def _write_incidents(incidents: list[Incident], out: IO[bytes]) -> bool:
-    """Write the records; False (with a message) when the reader went away, as ``| head`` does."""
-    try:
-        out.write(_ndjson(incidents))
-        out.flush()
-    except BrokenPipeError:
-        # Python's documented remedy: point stdout at devnull so the interpreter's final flush stays quiet.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        print("netdown-stream replay: stdout closed before the incidents were written", file=sys.stderr)
-        return False
-    return True

@@ -25,6 +25,7 @@ from typing import Any, BinaryIO, Final
 import msgspec
 
 from netdown.agent.sources.base import Emit, Observation, register
+from netdown.cli_io import capped_lines
 
 __all__ = ["AppEventsSource", "parse_app_line"]
 
@@ -125,23 +126,17 @@ class AppEventsSource:
 def _complete_lines(handle: BinaryIO) -> Iterator[tuple[bytes | None, int]]:
     """Newline-terminated lines from the handle's position, each with the offset after it.
 
-    An overlong line is yielded as None (counted, never held whole in memory); a partial last line
-    is not yielded at all: the app is still writing it.
+    An overlong line is yielded as None (counted, never held whole in memory); a partial last line,
+    overlong or not, is not yielded at all: the app is still writing it, so the handle goes back to
+    its start and the next poll reads it whole.
     """
-    while True:
-        start = handle.tell()
-        line = handle.readline(MAX_LINE_BYTES + 1)
-        if not line:
+    start = handle.tell()
+    for line in capped_lines(handle.readline, MAX_LINE_BYTES + 1, MAX_LINE_BYTES):
+        end = handle.tell()
+        # A skipped line that reached its newline consumed one byte more than its size (the newline).
+        complete = end - start > line if isinstance(line, int) else line.endswith(b"\n")
+        if not complete:
+            handle.seek(start)
             return
-        if not line.endswith(b"\n"):
-            if len(line) <= MAX_LINE_BYTES:
-                handle.seek(start)  # the app is still writing it: read it whole next time
-                return
-            while line and not line.endswith(b"\n"):  # skip the rest of an overlong line in bounded reads
-                line = handle.readline(MAX_LINE_BYTES)
-            if not line:
-                handle.seek(start)
-                return
-            yield None, handle.tell()
-            continue
-        yield line.rstrip(b"\r\n"), handle.tell()
+        yield (None if isinstance(line, int) else line.rstrip(b"\r\n")), end
+        start = end

@@ -20,7 +20,7 @@ import msgspec
 import pytest
 
 from benchmarks.replay_throughput import fleet_capture
-from netdown import wire
+from netdown import cli_io, wire
 from netdown.stream import replay
 from netdown.stream.detector import DetectorParams, SignalClass
 from netdown.stream.incident import encode_incident
@@ -294,7 +294,7 @@ def test_a_permission_error_exits_2_naming_the_file(
     def denied(name: str, mode: str) -> io.BufferedReader:
         raise PermissionError(13, "Permission denied", name)
 
-    monkeypatch.setattr(replay, "open", denied, raising=False)
+    monkeypatch.setattr(cli_io, "open", denied, raising=False)
 
     code, records, err = _run_in_process(capsysbinary, "--input", "/captures/secret.ndjson")
 
@@ -311,7 +311,7 @@ def test_a_read_error_midway_exits_2_without_partial_output(
                 raise OSError(5, "Input/output error")
             return super().readline(size)
 
-    monkeypatch.setattr(replay, "open", lambda name, mode: FailingDisk(_ndjson(EPISODE)), raising=False)
+    monkeypatch.setattr(cli_io, "open", lambda name, mode: FailingDisk(_ndjson(EPISODE)), raising=False)
 
     code, records, err = _run_in_process(capsysbinary, "--input", "capture.ndjson")
 

@@ -108,3 +108,16 @@ def test_the_file_is_followed_across_partial_lines_overlong_lines_rotation_and_r
     events_file.write_bytes(_line({**CONN, "id": "after-rotation", "conn_id": "C300"}))
     third = _follow(AppEventsSource(path=events_file, state_dir=state, poll_interval=0.01), until=1)
     assert [o.body["conn_id"] for o in third] == ["C300"]
+
+
+def test_an_overlong_line_the_app_is_still_writing_is_held_back_then_skipped_once_finished(tmp_path: Path) -> None:
+    events_file, state = tmp_path / "events.ndjson", tmp_path
+    events_file.write_bytes(_line(CONN) + b"x" * (MAX_LINE_BYTES + 10))
+    source = AppEventsSource(path=events_file, state_dir=state, allowed_apps=frozenset({APP}), poll_interval=0.01)
+    assert [o.type for o in _follow(source, until=1)] == ["conn"]
+    assert source.skipped["too_long"] == 0, "not counted while it may still grow"
+    with events_file.open("ab") as handle:
+        handle.write(b"x\n" + _line(PATH))
+    restarted = AppEventsSource(path=events_file, state_dir=state, allowed_apps=frozenset({APP}), poll_interval=0.01)
+    assert [o.type for o in _follow(restarted, until=1)] == ["path"]
+    assert restarted.skipped["too_long"] == 1
