@@ -1,8 +1,9 @@
 """The detector: ENETDOWN with a healthy interface, per device, in event time. Pure: no clock, no I/O.
 
 The same functions run in the Faust worker, in ``netdown-stream replay`` and in the tests. Callers own
-one :class:`DeviceState` per device, feed it events with :func:`step` and end an input with
-:func:`flush`; each returns the :data:`Transition` s it caused
+one :class:`DeviceState` per device, feed it events with :func:`step`, let processing time pass with
+:func:`tick` (a live worker, for devices gone quiet) and end an input with :func:`flush`; each
+returns the :data:`Transition` s it caused
 (classified failure signals, incident changes, lost and dropped events). ``now_ms`` is the caller's
 processing clock (wall time in the worker, the input's own time in replay); the detector's judgements
 use only event time (``ts_ms``), so the same events give the same episodes whatever their arrival.
@@ -56,8 +57,10 @@ __all__ = [
     "is_affected",
     "is_stuck",
     "new_device",
+    "next_due_ms",
     "open_incidents",
     "step",
+    "tick",
 ]
 
 ENETDOWN: Final = "ENETDOWN"
@@ -179,7 +182,7 @@ class _SeqGap(msgspec.Struct, array_like=True, gc=False):
 
 
 class DeviceState(msgspec.Struct, kw_only=True):
-    """Everything the detector knows about one device. Mutated in place by step/tick/flush."""
+    """Everything the detector knows about one device. Mutated in place by step, tick and flush."""
 
     device_id: str
     boot_id: str | None = None
@@ -238,6 +241,27 @@ def step(state: DeviceState, event: wire.Event, now_ms: int, params: DetectorPar
     if state.seq_gaps:
         _finalise_gaps(state, now_ms, params, out, everything=False)
     return out
+
+
+def tick(state: DeviceState, now_ms: int, params: DetectorParams) -> list[Transition]:
+    """Let processing time pass with no event: release events that waited L, count gaps open for L as lost.
+
+    The worker calls it for devices that went quiet (see :func:`next_due_ms`); without it their last
+    events would wait in the buffer until the device's next event.
+    """
+    out: list[Transition] = []
+    _release(state, now_ms, params, out, everything=False)
+    if state.seq_gaps:
+        _finalise_gaps(state, now_ms, params, out, everything=False)
+    return out
+
+
+def next_due_ms(state: DeviceState, params: DetectorParams) -> int | None:
+    """The processing time at which :func:`tick` will next change ``state``, or None if it never will."""
+    candidates = [gap.since_ms + params.lateness_ms for gap in state.seq_gaps]
+    if state.buffer:
+        candidates.append(state.buffer[0].arrival_ms + params.lateness_ms)
+    return min(candidates, default=None)
 
 
 def flush(state: DeviceState, params: DetectorParams) -> list[Transition]:

@@ -41,6 +41,7 @@ __all__ = [
     "load_recorded",
     "recorded_pid",
     "stop_recorded",
+    "terminate",
 ]
 
 _ASSETS: Final = resources.files("netdown.devstack") / "kafka"
@@ -152,6 +153,18 @@ def _recv_exact(sock: socket.socket, count: int) -> bytes:
     return bytes(chunks)
 
 
+def terminate(process: subprocess.Popen[bytes], timeout: float) -> int:
+    """SIGTERM a child (a clean shutdown), SIGKILL it if it has not exited within ``timeout``; its exit code."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
+
+
 def _tied_to_parent(command: list[str]) -> list[str]:
     """Prefix ``command`` so Linux SIGTERMs it when we die (util-linux ``setpriv --pdeathsig``).
 
@@ -255,14 +268,8 @@ class KafkaBroker:
     def stop(self, timeout: float = 60.0) -> None:
         """SIGTERM (Kafka's controlled shutdown), then SIGKILL if it has not exited within ``timeout``."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process is not None:
+            terminate(process, timeout)
 
     def kill(self) -> None:
         """SIGKILL the broker, as a crash would: no controlled shutdown, no flushed state."""

@@ -1,0 +1,208 @@
+"""Every metric the stream worker exports, defined in this one module (names and labels are a contract).
+
+Three kinds, all served from one registry at the worker's ``/metrics``:
+
+* Durable fleet metrics (:class:`FleetCollector`), computed at scrape from the device records of the
+  partitions this worker owns (:class:`~netdown.stream.fleet.FleetView`). Each series carries a
+  ``partition`` label (bounded by the partition count): when a partition moves to another worker it
+  continues there as the same cumulative series, so a crash or a rebalance neither resets nor
+  inflates what ``sum without (instance, partition) (increase(...))`` sees.
+* Process-local metrics: rejected messages by reason and event lag. They restart from zero with the
+  process, which ``rate()``/``increase()`` treat as a counter reset; after a crash the messages since
+  the last commit are processed (and counted here) again.
+* Faust's own Prometheus sensor (consumer offsets, messages in and out, commit and send latency,
+  rebalances), plus this worker's consumer lag per partition.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Final
+
+from faust.sensors.prometheus import MS_LATENCY_BUCKETS, FaustMetrics
+from prometheus_client import CollectorRegistry, Counter, Histogram, Info, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+
+from netdown.stream.dlq import REJECT_REASONS
+from netdown.stream.fleet import FleetView
+from netdown.stream.record import DURATION_BUCKETS_S
+
+__all__ = [
+    "DROP_REASONS",
+    "FAUST_PREFIX",
+    "LAG_BUCKETS_S",
+    "ConsumerLagCollector",
+    "FleetCollector",
+    "WorkerMetrics",
+    "faust_metrics",
+]
+
+# Arrival minus event time: a live agent is within seconds, a spool replay hours or a day behind.
+LAG_BUCKETS_S: Final[tuple[float, ...]] = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600, 21600, 86400)
+# Why a valid event changed nothing (the detector's EventDropped reasons).
+DROP_REASONS: Final = ("duplicate", "late")
+# Faust names its metrics after the app by default; a fixed prefix keeps dashboards independent of --app-id.
+FAUST_PREFIX: Final = "faust"
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _le(bound: float) -> str:
+    """A bucket bound as Prometheus writes it (``10.0``, ``+Inf``)."""
+    return "+Inf" if bound == float("inf") else repr(float(bound))
+
+
+class FleetCollector:
+    """The durable metrics: counters and gauges summed over the records of each partition this worker owns."""
+
+    def __init__(self, view: FleetView, *, stale_ms: int, clock_ms: Callable[[], int] = _wall_ms) -> None:
+        self.view = view
+        self.stale_ms = stale_ms
+        self.clock_ms = clock_ms
+
+    def collect(self) -> Iterator[Metric]:
+        """One family per metric, one series per label set and partition (sorted, so the output is stable)."""
+        episodes = CounterMetricFamily(
+            "netdown_episodes_total",
+            "Episodes opened (ENETDOWN with a healthy interface), by normalised OS release, platform, app and kind.",
+            labels=["os_version", "platform", "app", "kind", "partition"],
+        )
+        signals = CounterMetricFamily(
+            "netdown_failure_signals_total",
+            "App-side failure signals by class: episode, outage, transient, insufficient_evidence.",
+            labels=["os_version", "class", "partition"],
+        )
+        events = CounterMetricFamily(
+            "netdown_events_total", "Valid events processed, by wire type.", labels=["type", "partition"]
+        )
+        dropped = CounterMetricFamily(
+            "netdown_events_dropped_total",
+            "Valid events that changed nothing: a repeated event_id (duplicate) or too late to matter (late).",
+            labels=["reason", "partition"],
+        )
+        lost = CounterMetricFamily(
+            "netdown_events_lost_total", "Events lost between agent and worker (sequence gaps).", labels=["partition"]
+        )
+        durations = HistogramMetricFamily(
+            "netdown_episode_duration_seconds", "How long closed episodes lasted.", labels=["partition"]
+        )
+        for partition, totals in sorted(self.view.totals.items()):
+            p = str(partition)
+            for (os_version, platform, app, kind), count in sorted(totals.episodes.items()):
+                episodes.add_metric([os_version, platform, app, kind, p], count)
+            for (os_version, signal_class), count in sorted(totals.signals.items()):
+                signals.add_metric([os_version, signal_class, p], count)
+            for event_type, count in sorted(totals.events.items()):
+                events.add_metric([event_type, p], count)
+            for reason in DROP_REASONS:  # both present from the start, so rate() sees the first drop
+                dropped.add_metric([reason, p], totals.dropped.get(reason, 0))
+            lost.add_metric([p], totals.lost)
+            cumulative, buckets = 0, []
+            for bound, count in zip((*DURATION_BUCKETS_S, float("inf")), totals.durations, strict=True):
+                cumulative += count
+                buckets.append((_le(bound), cumulative))
+            durations.add_metric([p], buckets, sum_value=totals.duration_sum_s)
+        yield from (episodes, signals, events, dropped, lost, durations)
+        yield from self._gauges()
+
+    def _gauges(self) -> Iterator[Metric]:
+        affected = GaugeMetricFamily(
+            "netdown_devices_affected",
+            "Devices with an open episode, by normalised OS release.",
+            labels=["os_version", "partition"],
+        )
+        stuck = GaugeMetricFamily(
+            "netdown_devices_stuck",
+            "Devices with an episode open longer than the stuck threshold T.",
+            labels=["os_version", "partition"],
+        )
+        active = GaugeMetricFamily(
+            "netdown_devices_active",
+            "Devices that sent an event within the stale threshold S (the denominator for per-device rates).",
+            labels=["os_version", "partition"],
+        )
+        for (partition, os_version), counts in sorted(self.view.gauges(self.clock_ms(), self.stale_ms).items()):
+            labels = [os_version, str(partition)]
+            affected.add_metric(labels, counts.affected)
+            stuck.add_metric(labels, counts.stuck)
+            active.add_metric(labels, counts.active)
+        yield from (affected, stuck, active)
+
+
+class ConsumerLagCollector:
+    """Messages of the events topic not yet processed and committed by this worker, per partition."""
+
+    def __init__(self, lag: Callable[[], Mapping[tuple[str, int], int]]) -> None:
+        self.lag = lag
+
+    def collect(self) -> Iterator[Metric]:
+        """The lag of each partition this worker currently owns."""
+        family = GaugeMetricFamily(
+            "netdown_consumer_lag",
+            "Messages between the end of the events topic and this worker's committed offset.",
+            labels=["topic", "partition"],
+        )
+        for (topic, partition), lag in sorted(self.lag().items()):
+            family.add_metric([topic, str(partition)], lag)
+        yield family
+
+
+def faust_metrics(registry: CollectorRegistry) -> FaustMetrics:
+    """Faust's Prometheus sensor metrics, with the one name `promtool check metrics` refuses fixed.
+
+    Faust calls its runtime histogram ``*_events_runtime_ms``; promtool rejects abbreviated units in
+    names. Its other latency histograms are in milliseconds too, without a unit in the name, so the
+    runtime one gets the same ``_latency`` naming (help texts say ms).
+    """
+    metrics = FaustMetrics.create(registry, FAUST_PREFIX)
+    registry.unregister(metrics.events_runtime_latency)
+    runtime = Histogram(
+        f"{FAUST_PREFIX}_events_runtime_latency",
+        "Events runtime in ms",
+        registry=registry,
+        buckets=MS_LATENCY_BUCKETS,
+    )
+    return metrics._replace(events_runtime_latency=runtime)
+
+
+class WorkerMetrics:
+    """The worker's registry: durable fleet metrics, process-local ones, Faust's sensor and consumer lag."""
+
+    def __init__(
+        self,
+        view: FleetView,
+        *,
+        stale_ms: int,
+        info: Mapping[str, str],
+        consumer_lag: Callable[[], Mapping[tuple[str, int], int]] = dict,
+        clock_ms: Callable[[], int] = _wall_ms,
+    ) -> None:
+        self.registry = CollectorRegistry()
+        self.registry.register(FleetCollector(view, stale_ms=stale_ms, clock_ms=clock_ms))
+        self.registry.register(ConsumerLagCollector(consumer_lag))
+        # Process-local (see the module docstring): a restart resets them, which rate() handles.
+        self.rejected = Counter(
+            "netdown_events_rejected_total",
+            "Messages refused and sent to the dead-letter topic, by reason (process-local).",
+            ["reason"],
+            registry=self.registry,
+        )
+        for reason in REJECT_REASONS:  # every reason present from the start, so rate() sees the first one
+            self.rejected.labels(reason=reason)
+        self.event_lag = Histogram(
+            "netdown_event_lag_seconds",
+            "Arrival at the worker minus event time (process-local).",
+            buckets=LAG_BUCKETS_S,
+            registry=self.registry,
+        )
+        Info("netdown_worker", "The stream worker's version and configuration.", registry=self.registry).info(
+            dict(info)
+        )
+        self.faust = faust_metrics(self.registry)
+
+    def render(self) -> bytes:
+        """The text exposition of every metric."""
+        return generate_latest(self.registry)

@@ -1,0 +1,101 @@
+"""One device's durable record: the detector's memory and the counters its metrics are summed from.
+
+The worker keeps one record per device in a changelog-backed table. Because the counters live in the
+same record as the detector state and the Kafka offset of the last event applied, the three always
+travel together: a record restored after a crash says exactly which events it has counted, so a
+replayed event is recognised and neither lost nor counted twice. Labels in the counters' keys are
+already bounded (:mod:`netdown.stream.labels`) when they are recorded, so a later change of the
+app allowlist starts new series instead of moving old counts (which ``increase()`` would read as a
+counter reset).
+"""
+
+from __future__ import annotations
+
+import bisect
+from typing import Final, TypeVar
+
+import msgspec
+
+from netdown.stream.detector import DeviceState, new_device
+
+__all__ = [
+    "DURATION_BUCKETS_S",
+    "Counters",
+    "DeviceRecord",
+    "decode_record",
+    "encode_record",
+    "new_record",
+]
+
+# Upper bounds (seconds) of the episode-duration histogram: from a blip to a week-long stuck extension.
+DURATION_BUCKETS_S: Final[tuple[float, ...]] = (10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400, 604800)
+
+EpisodeKey = tuple[str, str, str, str]  # (os_version, platform, app, kind) label values
+SignalKey = tuple[str, str]  # (os_version, class) label values
+_K = TypeVar("_K")
+
+
+def _no_durations() -> list[int]:
+    return [0] * (len(DURATION_BUCKETS_S) + 1)
+
+
+class Counters(msgspec.Struct, kw_only=True):
+    """Cumulative counts (never decreasing) of a device, or of all devices of a partition."""
+
+    episodes: dict[EpisodeKey, int] = msgspec.field(default_factory=dict)
+    signals: dict[SignalKey, int] = msgspec.field(default_factory=dict)
+    events: dict[str, int] = msgspec.field(default_factory=dict)  # by wire type
+    dropped: dict[str, int] = msgspec.field(default_factory=dict)  # valid events that changed nothing, by reason
+    lost: int = 0
+    # Closed episodes per duration bucket (not cumulative; the last slot is +Inf) and their total seconds.
+    durations: list[int] = msgspec.field(default_factory=_no_durations)
+    duration_sum_s: float = 0.0
+
+    def add(self, other: Counters) -> None:
+        """Add ``other``'s counts to these."""
+        _merge(self.episodes, other.episodes)
+        _merge(self.signals, other.signals)
+        _merge(self.events, other.events)
+        _merge(self.dropped, other.dropped)
+        self.lost += other.lost
+        self.durations = [a + b for a, b in zip(self.durations, other.durations, strict=True)]
+        self.duration_sum_s += other.duration_sum_s
+
+    def observe_duration(self, seconds: float) -> None:
+        """Count one closed episode that lasted ``seconds``."""
+        self.durations[bisect.bisect_left(DURATION_BUCKETS_S, seconds)] += 1
+        self.duration_sum_s += seconds
+
+
+def _merge(into: dict[_K, int], counts: dict[_K, int]) -> None:
+    for key, count in counts.items():
+        into[key] = into.get(key, 0) + count
+
+
+class DeviceRecord(msgspec.Struct, kw_only=True):
+    """Everything the worker keeps about one device, as stored in its table."""
+
+    partition: int  # the events-topic partition that owns the device: a scrape sums only partitions it owns
+    last_offset: int = -1  # offset of the last event applied: an event at or below it is a replay
+    last_arrival_ms: int = 0  # wall clock when its last event was processed: `devices_active`
+    detector: DeviceState
+    counters: Counters = msgspec.field(default_factory=Counters)
+
+
+def new_record(device_id: str, partition: int) -> DeviceRecord:
+    """The record of a device the worker has never seen."""
+    return DeviceRecord(partition=partition, detector=new_device(device_id))
+
+
+_ENCODER: Final = msgspec.msgpack.Encoder()
+_DECODER: Final = msgspec.msgpack.Decoder(DeviceRecord)
+
+
+def encode_record(record: DeviceRecord) -> bytes:
+    """The bytes stored in the table (and its changelog)."""
+    return _ENCODER.encode(record)
+
+
+def decode_record(data: bytes) -> DeviceRecord:
+    """A record from its stored bytes."""
+    return _DECODER.decode(data)

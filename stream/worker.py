@@ -1,0 +1,412 @@
+"""Run the Faust worker: consume wire events, keep each device's state in a changelogged table, publish
+incidents, forward rejected messages to the dead-letter topic, and serve Prometheus metrics at /metrics.
+
+Every option is a flag with an environment fallback (NETDOWN_<FLAG>). Topics are created with the
+configured partitions if missing. Start as many workers with the same --app-id as there are
+partitions to share: Kafka assigns each partition, and so each device, to exactly one of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, cast
+
+import faust
+from aiohttp.web import Response
+from faust.sensors.prometheus import PrometheusMonitor
+from faust.types import TP, Message
+from prometheus_client import CONTENT_TYPE_LATEST
+
+import netdown
+from netdown.stream.detector import DetectorParams
+from netdown.stream.dlq import INTERNAL_ERROR, Rejected, dlq_headers
+from netdown.stream.fleet import FleetView
+from netdown.stream.incident import encode_incident
+from netdown.stream.labels import Labeler
+from netdown.stream.metrics import WorkerMetrics
+from netdown.stream.processing import Context, Outcome, apply_event, apply_tick, due_ms, parse
+from netdown.stream.record import decode_record, encode_record
+from netdown.stream.settings import add_detector_arguments, detector_params, env_default
+
+__all__ = ["NAME", "PartitionCountError", "Pipeline", "WorkerOptions", "build_app", "configure_parser", "run"]
+
+NAME: Final = "worker"
+TABLE_NAME: Final = "devices"
+# How often processing time is checked for buffered events and sequence gaps that fell due; L is minutes.
+TICK_INTERVAL_S: Final = 1.0
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    """The worker's configuration, as the flags (or their environment variables) give it."""
+
+    broker: str
+    app_id: str
+    events_topic: str
+    incidents_topic: str
+    dlq_topic: str
+    partitions: int
+    replication_factor: int
+    web_host: str
+    web_port: int
+    data_dir: Path
+    metric_apps: frozenset[str]
+    log_level: str
+    session_timeout_s: float
+    params: DetectorParams
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> WorkerOptions:
+        """Options from parsed command-line arguments."""
+        return cls(
+            broker=args.broker,
+            app_id=args.app_id,
+            events_topic=args.events_topic,
+            incidents_topic=args.incidents_topic,
+            dlq_topic=args.dlq_topic,
+            partitions=args.partitions,
+            replication_factor=args.replication_factor,
+            web_host=args.web_host,
+            web_port=args.web_port,
+            data_dir=args.data_dir,
+            metric_apps=Labeler.from_apps(args.metric_apps.split(",")).apps,
+            log_level=args.log_level,
+            session_timeout_s=args.session_timeout,
+            params=detector_params(args),
+        )
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Add the worker's options (each with a NETDOWN_<FLAG> environment fallback)."""
+
+    def option(flag: str, default: str, help_text: str, **kwargs: Any) -> None:
+        parser.add_argument(
+            f"--{flag}", default=env_default(flag, default), help=f"{help_text} (default: {default})", **kwargs
+        )
+
+    option("broker", "kafka://127.0.0.1:9092", "Kafka bootstrap URL(s), `kafka://host:port;host:port`")
+    option(
+        "app-id", "netdown-stream", "Faust app id: the consumer group, and the prefix of the table's changelog topic"
+    )
+    option("events-topic", "netdown.events.v1", "topic of wire events, keyed by device_id")
+    option("incidents-topic", "netdown.incidents.v1", "topic the incident records are written to")
+    option("dlq-topic", "netdown.events.dlq", "topic rejected messages are forwarded to, with their reason")
+    option(
+        "partitions",
+        "12",
+        "partitions of the topics this worker creates; the most workers that share work",
+        type=_positive_int,
+    )
+    option(
+        "replication-factor", "1", "replication of the topics this worker creates (3 in production)", type=_positive_int
+    )
+    option("web-host", "0.0.0.0", "address the web server (/metrics) binds to")
+    option("web-port", "6066", "port of the web server (/metrics)", type=_positive_int)
+    option("data-dir", ".netdown/stream", "Faust's working directory", type=Path)
+    option(
+        "metric-apps", "", "comma-separated apps (bundle ids) that get their own `app` label value; others are `other`"
+    )
+    option("log-level", "info", "log level", choices=("debug", "info", "warning", "error"))
+    option("session-timeout", "30", "seconds before the group gives a dead worker's partitions to others", type=float)
+    add_detector_arguments(parser)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run a worker until it is stopped (SIGTERM or Ctrl-C); the exit code of the worker."""
+    options = WorkerOptions.from_args(args)
+    options.data_dir.mkdir(parents=True, exist_ok=True)
+    app, _ = build_app(options)
+    worker = faust.Worker(app, loglevel=options.log_level, workdir=options.data_dir)
+    # Faust's terminal spinner sets the root logger to DEBUG (to spin on every record) whatever the
+    # level asked for: every debug call of aiokafka and Faust then builds a record, a third of a core.
+    worker.spinner = None
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as stopped:  # how mode's worker always ends
+        return stopped.code if isinstance(stopped.code, int) else 1
+
+
+class PartitionCountError(RuntimeError):
+    """The existing topics' partition count differs from the configured one."""
+
+
+class Pipeline:
+    """The effects around the pure decisions of :mod:`netdown.stream.processing`: table, topics, metrics.
+
+    Order matters for exactly-once effects under at-least-once delivery. An outcome's incident records
+    are delivered before the device record that says they happened is written, so a crash can repeat
+    an incident record (same key, same bytes: idempotent) but never lose one. The agent and the tick
+    timer share one lock, so a device's record is never read by one and written by the other meanwhile.
+    """
+
+    def __init__(
+        self,
+        app: faust.App,
+        *,
+        options: WorkerOptions,
+        table: faust.Table[bytes, bytes],
+        incidents: faust.TopicT,
+        dlq: faust.TopicT,
+        view: FleetView,
+        metrics: WorkerMetrics,
+    ) -> None:
+        self.app = app
+        self.options = options
+        self.table = table
+        self.incidents = incidents
+        self.dlq = dlq
+        self.view = view
+        self.metrics = metrics
+        self.context = Context(params=options.params, labeler=Labeler(apps=options.metric_apps))
+        self.lock = asyncio.Lock()
+        self.active: set[int] = set()
+        # Devices whose buffered events or sequence gaps fall due by processing time: key -> (due ms, partition).
+        self.pending: dict[bytes, tuple[int, int]] = {}
+
+    async def on_message(self, message: Message) -> None:
+        """One message of the events topic: an event applied to its device, or a rejection forwarded."""
+        async with self.lock:
+            now_ms = time.time_ns() // 1_000_000
+            key = message.key
+            try:
+                parsed = parse(key, message.value)
+                outcome = (
+                    None
+                    if isinstance(parsed, Rejected) or key is None
+                    else apply_event(
+                        self.table.data.get(key),
+                        parsed,
+                        partition=message.partition,
+                        offset=message.offset,
+                        now_ms=now_ms,
+                        context=self.context,
+                    )
+                )
+            except Exception as exc:  # any input, however broken, must not stop the worker
+                logger.exception("internal error on %s[%d]@%d", message.topic, message.partition, message.offset)
+                parsed = Rejected(INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
+            if isinstance(parsed, Rejected):
+                await self._reject(message, parsed)
+                return
+            self.metrics.event_lag.observe(max(now_ms - parsed.ts_ms, 0) / 1000)
+            if outcome is not None and key is not None:
+                await self._carry_out(key, outcome)
+
+    async def tick(self) -> None:
+        """Let processing time release the buffered events and settle the gaps that fell due."""
+        if self.app.rebalancing:
+            return
+        now_ms = time.time_ns() // 1_000_000
+        async with self.lock:
+            due = [key for key, (when, _) in self.pending.items() if when <= now_ms]
+            for key in due:
+                _, partition = self.pending.pop(key)
+                stored = self.table.data.get(key)
+                if stored is None or partition not in self.active:
+                    continue
+                try:
+                    outcome = apply_tick(stored, now_ms=now_ms, context=self.context)
+                except Exception:
+                    logger.exception("internal error ticking device %r", key)
+                    continue
+                await self._carry_out(key, outcome)
+
+    async def on_recovered(self) -> None:
+        """After a rebalance's table recovery: rebuild the fleet view and the pending set from the table."""
+        try:
+            self._check_partitions()
+        except PartitionCountError as error:
+            logger.error("%s", error)
+            await self.app.crash(error)  # an exception in a recovery callback alone is only logged by Faust
+            return
+        async with self.lock:
+            self.active = {
+                tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == self.options.events_topic
+            }
+            records = [(key, decode_record(value)) for key, value in self.table.data.items()]
+            owned = [(key, record) for key, record in records if record.partition in self.active]
+            self.view.rebuild(owned, self.active)
+            self.pending = {}
+            for key, record in owned:
+                self._track(key, due_ms(record, self.options.params), record.partition)
+            logger.info("recovered %d devices in partitions %s", len(owned), sorted(self.active))
+
+    def _check_partitions(self) -> None:
+        """Refuse to run on an events topic or changelog whose partition count is not --partitions.
+
+        A device's record lives in the changelog partition numbered like its events partition; with
+        other counts records would land where no worker looks for them.
+        """
+        for topic in (self.options.events_topic, self.table.changelog_topic_name):
+            found = self.app.consumer.topic_partitions(topic)
+            if found is not None and found != self.options.partitions:
+                raise PartitionCountError(
+                    f"topic {topic!r} has {found} partitions, the worker was started with --partitions "
+                    f"{self.options.partitions}: start it with --partitions {found}"
+                )
+
+    async def on_revoked(self, revoked: set[TP]) -> None:
+        """Partitions taken away in a rebalance: stop exporting and ticking them."""
+        lost = {tp.partition for tp in revoked if tp.topic == self.options.events_topic}
+        async with self.lock:
+            self.active -= lost
+            self.view.retain(self.active)
+
+    async def declare_topics(self) -> None:
+        """Create the output topics if missing (the input topic and the changelog are Faust's to create)."""
+        await self.incidents.maybe_declare()
+        await self.dlq.maybe_declare()
+
+    async def _carry_out(self, key: bytes, outcome: Outcome) -> None:
+        record = outcome.record
+        # Straight to the producer: Faust's FutureMessage buffer and send sensors cost more than the detector.
+        producer = await self.app.maybe_start_producer()
+        if outcome.incidents:
+            sent = [
+                await producer.send(
+                    self.options.incidents_topic, key, encode_incident(incident), record.partition, None, None
+                )
+                for incident in outcome.incidents
+            ]
+            await asyncio.gather(*sent)  # delivered before the record that says they happened
+        value = encode_record(record)
+        self.table.data[key] = value
+        await producer.send(self.table.changelog_topic_name, key, value, record.partition, None, None)
+        self.view.update(key, record, outcome.delta)
+        self._track(key, due_ms(record, self.options.params), record.partition)
+
+    def _track(self, key: bytes, due: int | None, partition: int) -> None:
+        if due is None:
+            self.pending.pop(key, None)
+        else:
+            self.pending[key] = (due, partition)
+
+    async def _reject(self, message: Message, rejected: Rejected) -> None:
+        self.metrics.rejected.labels(reason=rejected.reason).inc()
+        headers = dlq_headers(
+            rejected,
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            original=_header_list(message.headers),
+        )
+        # Delivery not awaited: nothing durable records a rejection, and the offset commit waits for the producer.
+        producer = await self.app.maybe_start_producer()
+        await producer.send(self.options.dlq_topic, message.key, message.value, message.partition, None, headers)
+
+
+def build_app(options: WorkerOptions) -> tuple[faust.App, Pipeline]:
+    """The Faust app with its topics, table, agent, timer, rebalance hooks and /metrics page."""
+    app = faust.App(
+        options.app_id,
+        broker=options.broker,
+        datadir=str(options.data_dir),
+        # Device records live in memory and are restored from the changelog topic after a restart or a
+        # rebalance; no standby replicas: they would double memory and changelog reads for a faster
+        # failover that a few seconds of recovery do not need (the table is one small record per device).
+        store="memory://",
+        table_standby_replicas=0,
+        topic_partitions=options.partitions,
+        topic_replication_factor=options.replication_factor,
+        # At-least-once delivery, exactly-once effects: a device record carries the offset of the last
+        # event it applied, so replays after a crash are skipped (see netdown.stream.processing).
+        # Faust's exactly_once (Kafka transactions) was tried and lost events after kill -9: after the
+        # restart, one partition's committed offsets stopped advancing while its changelog moved on.
+        processing_guarantee="at_least_once",
+        broker_session_timeout=options.session_timeout_s,
+        web_bind=options.web_host,
+        web_port=options.web_port,
+        consumer_auto_offset_reset="earliest",
+        # A changelog write per event, a few KiB each: Faust's defaults (no linger, 16 KiB batches) send
+        # them a handful per request, and the producer, not the detector, becomes the bottleneck.
+        producer_linger=0.005,
+        producer_max_batch_size=512 * 1024,
+    )
+
+    def topic(name: str) -> faust.TopicT:
+        # internal=True: Faust creates it, with these partitions, if it does not exist.
+        return app.topic(
+            name,
+            partitions=options.partitions,
+            replicas=options.replication_factor,
+            key_serializer="raw",
+            value_serializer="raw",
+            internal=True,
+        )
+
+    events, incidents, dlq = topic(options.events_topic), topic(options.incidents_topic), topic(options.dlq_topic)
+    table = cast(
+        "faust.Table[bytes, bytes]",
+        app.Table(TABLE_NAME, partitions=options.partitions, key_type=bytes, value_type=bytes),  # bytes: raw serializer
+    )
+    view = FleetView()
+    metrics = WorkerMetrics(
+        view,
+        stale_ms=options.params.stale_ms,
+        info={
+            "version": netdown.__version__,
+            "app_id": options.app_id,
+        },
+        consumer_lag=lambda: _consumer_lag(app, options.events_topic),
+    )
+    app.monitor = PrometheusMonitor(metrics=metrics.faust)
+    pipeline = Pipeline(app, options=options, table=table, incidents=incidents, dlq=dlq, view=view, metrics=metrics)
+
+    @app.agent(events)
+    async def detect(stream: faust.StreamT[bytes]) -> None:
+        """Decode -> detector -> effects, one message at a time, in partition order."""
+        await pipeline.declare_topics()
+        async for event in stream.events():
+            await pipeline.on_message(event.message)
+
+    app.timer(interval=TICK_INTERVAL_S)(pipeline.tick)
+    table.on_recover(pipeline.on_recovered)
+
+    async def on_revoked(sender: object, *args: Any, signal: object, **kwargs: Any) -> None:
+        """Faust's signal sends (app, revoked partitions)."""
+        await pipeline.on_revoked(args[0])
+
+    # cast: mode's SignalHandlerT (built with mypy_extensions.VarArg/NamedArg) rejects even its own signature.
+    app.on_partitions_revoked.connect(cast(Any, on_revoked))
+
+    @app.page("/metrics")
+    async def metrics_page(view: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        return cast(faust.web.Response, Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST}))
+
+    return app, pipeline
+
+
+def _header_list(headers: Sequence[tuple[str, bytes]] | Mapping[str, bytes] | None) -> list[tuple[str, bytes]]:
+    """A message's headers as (name, value) pairs, whichever form the client gave them in."""
+    if headers is None:
+        return []
+    return list(headers.items()) if isinstance(headers, Mapping) else list(headers)
+
+
+def _consumer_lag(app: faust.App, topic: str) -> Mapping[tuple[str, int], int]:
+    """End offset minus committed offset of each partition of ``topic`` this worker has read from.
+
+    Both come from Faust's monitor: the end offset as of the last fetch, so a consumer that stopped
+    fetching shows a constant lag, not a growing one (the stalled-pipeline alert watches the event rate).
+    """
+    monitor = app.monitor
+    return {
+        (tp.topic, tp.partition): max(end - monitor.tp_committed_offsets.get(tp, 0), 0)
+        for tp, end in monitor.tp_end_offsets.items()
+        if tp.topic == topic
+    }

@@ -1,0 +1,182 @@
+"""The real worker, against the real broker: a small produced scenario gives the expected incidents on the
+incidents topic, the expected dead letters, and the expected metric values scraped over HTTP.
+
+The expected incident records are the pure detector's (``OfflineRun`` over the same events, same
+parameters), and the test also states by hand what the scenario is about, so a detector change that
+kept the two in step but lost the point of the scenario would still fail here.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import msgspec
+
+from netdown import wire
+from netdown.devstack.kafka import KafkaBroker
+from netdown.devstack.stream_worker import Metrics, Record, StreamWorker, create_topics, produce, read_topic
+from netdown.stream.detector import DetectorParams, IncidentChanged
+from netdown.stream.incident import EPISODE_KIND, Incident, encode_incident
+from netdown.stream.offline import OfflineRun
+from netdown.stream.testing import APP, T0_MS, Device, messages
+
+PARTITIONS = 3
+# Small W/G/L so the scenario plays out in seconds of event time; flags in seconds, as the CLI takes them.
+PARAMS = DetectorParams(window_ms=30_000, settle_ms=2_000, stuck_ms=600_000, lateness_ms=1_000, stale_ms=3_600_000)
+DETECTOR_FLAGS = ("--window=30", "--settle=2", "--stuck-after=600", "--lateness=1", "--stale-after=3600")
+GARBAGE = (b"mac-garbage-0001", b'{"v": 1, "type": "conn", "device_id": ')
+
+
+def _scenario() -> tuple[list[wire.Event], list[tuple[bytes | None, bytes]]]:
+    """Three devices (an episode that recovers, an outage, an episode still open), a duplicate, two rejects."""
+    episode = Device("mac-episode-0001", os_version="14.4.1")
+    episode.heartbeat(T0_MS)
+    episode.system_path(T0_MS + 1_000)  # healthy on wifi from t=1 s
+    episode.probe(T0_MS + 5_000)
+    episode.conn(T0_MS + 10_000, enetdown=True)  # ENETDOWN while healthy for 9 s > G: an episode opens
+    episode.conn(T0_MS + 12_000, enetdown=True)
+    episode.duplicate_last()  # the agent resends it: dropped as a duplicate
+    episode.probe(T0_MS + 20_000)
+    episode.conn(T0_MS + 30_000)  # ready: the episode closes after 20 s
+    episode.heartbeat(T0_MS + 40_000)
+
+    outage = Device("mac-outage-0002", os_version="15.1")
+    outage.heartbeat(T0_MS)
+    outage.system_path(T0_MS + 1_000, satisfied=False)
+    outage.conn(T0_MS + 10_000, enetdown=True)  # the system path is down too: an outage, not an episode
+    outage.system_path(T0_MS + 20_000)
+    outage.conn(T0_MS + 25_000)
+    outage.heartbeat(T0_MS + 40_000)
+
+    still_open = Device("linux-open-0003", os_version="6.8.0-45-generic", platform="linux")
+    still_open.heartbeat(T0_MS)
+    still_open.system_path(T0_MS + 1_000)
+    still_open.conn(T0_MS + 10_000, enetdown=True)  # an episode that is still open at the end
+    still_open.probe(T0_MS + 40_000)
+
+    events = sorted([*episode.events, *outage.events, *still_open.events], key=lambda event: event.ts_ms)
+    stray = Device("mac-stray-00004").heartbeat(T0_MS + 3_000)
+    rejects: list[tuple[bytes | None, bytes]] = [GARBAGE, (b"mac-not-the-sender", wire.encode(stray))]
+    ordered = list(messages(events))
+    # The rejects arrive in the middle of the stream: the worker must carry on past them.
+    return events, [*ordered[:5], rejects[0], *ordered[5:10], rejects[1], *ordered[10:]]
+
+
+def _expected_incidents(events: list[wire.Event]) -> dict[bytes, list[bytes]]:
+    """Per device, the incident records the pure detector writes for these events, in order."""
+    run = OfflineRun(PARAMS)
+    expected: dict[bytes, list[bytes]] = {}
+    for transition in [t for event in events for t in run.feed(event)] + run.finish():
+        if isinstance(transition, IncidentChanged):
+            incident = transition.incident
+            expected.setdefault(incident.device_id.encode(), []).append(encode_incident(incident))
+    return expected
+
+
+def test_worker_turns_a_produced_scenario_into_incidents_dead_letters_and_metrics(
+    kafka: KafkaBroker, topic_name: str, tmp_path: Path
+) -> None:
+    events, produced = _scenario()
+    worker = StreamWorker.named(
+        kafka.bootstrap,
+        tmp_path,
+        topic_name,
+        partitions=PARTITIONS,
+        extra_args=(*DETECTOR_FLAGS, f"--metric-apps={APP}"),
+    )
+    create_topics(kafka.bootstrap, [worker.events_topic], PARTITIONS)
+    produce(kafka.bootstrap, worker.events_topic, produced)
+    with worker:
+        metrics = worker.wait_for(
+            lambda m: (
+                m.value("netdown_events_total") == len(events)
+                and m.value("netdown_events_rejected_total") == 2
+                and m.value("netdown_episode_duration_seconds_count") == 1
+            ),
+            timeout=60,
+        )
+        incidents = _read_until(kafka, worker.incidents_topic, count=3)
+        dead = _read_until(kafka, worker.dlq_topic, count=2)
+        exit_code = worker.stop()
+    assert exit_code == 0, worker.log_tail()
+
+    # Incidents: exactly the detector's records, keyed by device, in order per device.
+    written: dict[bytes, list[bytes]] = {}
+    for record in incidents:
+        assert record.key is not None
+        assert record.value is not None
+        written.setdefault(record.key, []).append(record.value)
+    assert written == _expected_incidents(events)
+    episode = [msgspec.json.decode(value, type=Incident) for value in written[b"mac-episode-0001"]]
+    assert [(i.closed_ms, i.close_reason) for i in episode] == [(None, None), (T0_MS + 30_000, "recovered")]
+    assert episode[0].kind == EPISODE_KIND
+    assert episode[0].os_version == "14.4.1"
+    assert [msgspec.json.decode(value, type=Incident).closed_ms for value in written[b"linux-open-0003"]] == [None]
+    assert b"mac-outage-0002" not in written
+
+    # Dead letters: the original key and bytes, the reason, the field and where each came from.
+    mismatched = produced[11]
+    assert mismatched[0] == b"mac-not-the-sender"
+    assert sorted((record.key, record.value) for record in dead) == sorted([GARBAGE, mismatched])
+    headers = {record.key: dict(record.headers) for record in dead}
+    assert headers[GARBAGE[0]]["dlq.reason"] == b"malformed_json"
+    assert headers[b"mac-not-the-sender"]["dlq.reason"] == b"key_mismatch"
+    assert headers[b"mac-not-the-sender"]["dlq.field"] == b"device_id"
+    for record in dead:
+        assert dict(record.headers)["dlq.source.topic"] == worker.events_topic.encode()
+        assert int(dict(record.headers)["dlq.source.offset"]) >= 0
+
+    _assert_metrics(metrics, events)
+
+
+def _assert_metrics(metrics: Metrics, events: list[wire.Event]) -> None:
+    """What /metrics says about the scenario (summed over partitions, as Prometheus rules do)."""
+    episodes = "netdown_episodes_total"
+    assert metrics.value(episodes) == 2
+    assert metrics.value(episodes, os_version="14.4", platform="darwin", app=APP, kind=EPISODE_KIND) == 1
+    assert metrics.value(episodes, os_version="6.8", platform="linux", app=APP, kind=EPISODE_KIND) == 1
+    assert metrics.by("netdown_failure_signals_total", "class") == {"episode": 3.0, "outage": 1.0}
+    by_type: dict[str, float] = {}
+    for event in events:
+        by_type[wire.event_type(event)] = by_type.get(wire.event_type(event), 0) + 1
+    assert metrics.by("netdown_events_total", "type") == by_type
+    assert metrics.by("netdown_events_dropped_total", "reason") == {"duplicate": 1.0, "late": 0.0}
+    assert metrics.value("netdown_events_lost_total") == 0
+    rejected = metrics.by("netdown_events_rejected_total", "reason")
+    assert rejected["malformed_json"] == 1
+    assert rejected["key_mismatch"] == 1
+    assert sum(rejected.values()) == 2
+    assert metrics.value("netdown_episode_duration_seconds_sum") == 20.0
+    assert metrics.value("netdown_episode_duration_seconds_bucket", le="30.0") == 1
+    assert metrics.value("netdown_episode_duration_seconds_bucket", le="10.0") == 0
+    assert metrics.by("netdown_devices_affected", "os_version") == {"14.4": 0.0, "15.1": 0.0, "6.8": 1.0}
+    assert metrics.value("netdown_devices_active") == 3
+    assert metrics.value("netdown_devices_stuck") == 0
+    assert metrics.value("netdown_worker_info") == 1
+    assert metrics.value("faust_messages_received_total") == len(events) + 2
+
+
+def _read_until(kafka: KafkaBroker, topic: str, *, count: int, timeout: float = 30.0) -> list[Record]:
+    """The topic's records once there are ``count`` (transactions commit every few seconds), or what there is."""
+    deadline = time.monotonic() + timeout
+    while True:
+        records = read_topic(kafka.bootstrap, topic)
+        if len(records) >= count or time.monotonic() > deadline:
+            return records
+        time.sleep(0.5)
+
+
+def test_worker_refuses_an_events_topic_with_another_partition_count(
+    kafka: KafkaBroker, topic_name: str, tmp_path: Path
+) -> None:
+    worker = StreamWorker.named(kafka.bootstrap, tmp_path, topic_name, partitions=PARTITIONS)
+    create_topics(kafka.bootstrap, [worker.events_topic], PARTITIONS - 1)
+    worker.start()
+    deadline = time.monotonic() + 60
+    while worker.pid is not None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert worker.stop() == 1
+    assert (
+        f"has {PARTITIONS - 1} partitions, the worker was started with --partitions {PARTITIONS}" in worker.log_tail()
+    )

@@ -1,0 +1,47 @@
+"""The worker's options: flags, their NETDOWN_* environment fallbacks, and the detector parameters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from netdown.stream import worker
+from netdown.stream.cli import build_parser
+from netdown.stream.detector import DetectorParams
+
+
+def _options(*argv: str) -> worker.WorkerOptions:
+    arguments = ["worker", *argv]
+    return worker.WorkerOptions.from_args(build_parser(arguments).parse_args(arguments))
+
+
+def test_defaults_are_the_design_briefs_topics_and_parameters() -> None:
+    options = _options()
+    assert (options.broker, options.events_topic, options.incidents_topic, options.dlq_topic) == (
+        "kafka://127.0.0.1:9092",
+        "netdown.events.v1",
+        "netdown.incidents.v1",
+        "netdown.events.dlq",
+    )
+    assert (options.web_port, options.metric_apps, options.params) == (6066, frozenset(), DetectorParams())
+
+
+def test_flags_override_the_environment_which_overrides_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NETDOWN_EVENTS_TOPIC", "fleet.events")
+    monkeypatch.setenv("NETDOWN_PARTITIONS", "24")
+    monkeypatch.setenv("NETDOWN_METRIC_APPS", "com.example.vpn.tunnel,com.example.proxy")
+    monkeypatch.setenv("NETDOWN_LATENESS", "30")
+    options = _options("--partitions=6", "--data-dir=/var/lib/netdown", "--settle=2.5")
+    assert options.events_topic == "fleet.events"
+    assert options.partitions == 6
+    assert options.metric_apps == frozenset({"com.example.vpn.tunnel", "com.example.proxy"})
+    assert options.data_dir == Path("/var/lib/netdown")
+    assert (options.params.lateness_ms, options.params.settle_ms) == (30_000, 2_500)
+
+
+@pytest.mark.parametrize("flag", ["--partitions=0", "--web-port=-1", "--partitions=many", "--log-level=chatty"])
+def test_a_bad_value_is_refused_before_anything_starts(flag: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        _options(flag)
+    assert flag.split("=", maxsplit=1)[0] in capsys.readouterr().err
