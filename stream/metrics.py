@@ -87,7 +87,9 @@ class FleetCollector:
             "netdown_events_lost_total", "Events lost between agent and worker (sequence gaps).", labels=["partition"]
         )
         durations = HistogramMetricFamily(
-            "netdown_episode_duration_seconds", "How long closed episodes lasted.", labels=["partition"]
+            "netdown_episode_duration_seconds",
+            "How long closed episodes lasted, by normalised OS release.",
+            labels=["os_version", "partition"],
         )
         for partition, totals in sorted(self.view.totals.items()):
             p = str(partition)
@@ -100,11 +102,12 @@ class FleetCollector:
             for reason in DROP_REASONS:  # both present from the start, so rate() sees the first drop
                 dropped.add_metric([reason, p], totals.dropped.get(reason, 0))
             lost.add_metric([p], totals.lost)
-            cumulative, buckets = 0, []
-            for bound, count in zip((*DURATION_BUCKETS_S, float("inf")), totals.durations, strict=True):
-                cumulative += count
-                buckets.append((_le(bound), cumulative))
-            durations.add_metric([p], buckets, sum_value=totals.duration_sum_s)
+            for os_version, counts in sorted(totals.durations.items()):
+                cumulative, buckets = 0, []
+                for bound, count in zip((*DURATION_BUCKETS_S, float("inf")), counts, strict=True):
+                    cumulative += count
+                    buckets.append((_le(bound), cumulative))
+                durations.add_metric([os_version, p], buckets, sum_value=totals.duration_sum_s[os_version])
         yield from (episodes, signals, events, dropped, lost, durations)
         yield from self._gauges()
 

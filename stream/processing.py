@@ -109,7 +109,8 @@ def _outcome(
                     )
                     delta.episodes[key] = delta.episodes.get(key, 0) + 1
                 elif change == "closed" and incident.closed_ms is not None:
-                    delta.observe_duration(max(incident.closed_ms - incident.opened_ms, 0) / 1000)
+                    duration_s = max(incident.closed_ms - incident.opened_ms, 0) / 1000
+                    delta.observe_duration(labeler.os_version(incident.platform, incident.os_version), duration_s)
             case SignalClassified(signal_class=signal_class):
                 signal_key = (os_version, signal_class.value)
                 delta.signals[signal_key] = delta.signals.get(signal_key, 0) + 1

@@ -47,9 +47,10 @@ class Counters(msgspec.Struct, kw_only=True):
     events: dict[str, int] = msgspec.field(default_factory=dict)  # by wire type
     dropped: dict[str, int] = msgspec.field(default_factory=dict)  # valid events that changed nothing, by reason
     lost: int = 0
-    # Closed episodes per duration bucket (not cumulative; the last slot is +Inf) and their total seconds.
-    durations: list[int] = msgspec.field(default_factory=_no_durations)
-    duration_sum_s: float = 0.0
+    # Closed episodes by normalised OS release: per duration bucket (not cumulative; the last slot is +Inf),
+    # and their total seconds. By release because "how long does it last on 15.2" is a release manager's question.
+    durations: dict[str, list[int]] = msgspec.field(default_factory=dict)
+    duration_sum_s: dict[str, float] = msgspec.field(default_factory=dict)
 
     def add(self, other: Counters) -> None:
         """Add ``other``'s counts to these."""
@@ -58,18 +59,25 @@ class Counters(msgspec.Struct, kw_only=True):
         _merge(self.events, other.events)
         _merge(self.dropped, other.dropped)
         self.lost += other.lost
-        self.durations = [a + b for a, b in zip(self.durations, other.durations, strict=True)]
-        self.duration_sum_s += other.duration_sum_s
+        for os_version, buckets in other.durations.items():
+            mine = self.durations.setdefault(os_version, _no_durations())
+            self.durations[os_version] = [a + b for a, b in zip(mine, buckets, strict=True)]
+        _merge_sums(self.duration_sum_s, other.duration_sum_s)
 
-    def observe_duration(self, seconds: float) -> None:
-        """Count one closed episode that lasted ``seconds``."""
-        self.durations[bisect.bisect_left(DURATION_BUCKETS_S, seconds)] += 1
-        self.duration_sum_s += seconds
+    def observe_duration(self, os_version: str, seconds: float) -> None:
+        """Count one closed episode on ``os_version`` (a label value) that lasted ``seconds``."""
+        self.durations.setdefault(os_version, _no_durations())[bisect.bisect_left(DURATION_BUCKETS_S, seconds)] += 1
+        self.duration_sum_s[os_version] = self.duration_sum_s.get(os_version, 0.0) + seconds
 
 
 def _merge(into: dict[_K, int], counts: dict[_K, int]) -> None:
     for key, count in counts.items():
         into[key] = into.get(key, 0) + count
+
+
+def _merge_sums(into: dict[str, float], sums: dict[str, float]) -> None:
+    for key, total in sums.items():
+        into[key] = into.get(key, 0.0) + total
 
 
 class DeviceRecord(msgspec.Struct, kw_only=True):

@@ -205,4 +205,4 @@ def _assert_same_as_offline(worker: _Worker, events: list[wire.Event]) -> None:
     latest = {incident.key: incident for incident in worker.incidents}
     assert sorted(latest.values(), key=lambda i: i.key) == sorted(truth.final_incidents(), key=lambda i: i.key)
     closed = [i for i in truth.final_incidents() if i.closed_ms is not None]
-    assert sum(counters.durations) == len(closed)
+    assert sum(sum(buckets) for buckets in counters.durations.values()) == len(closed)

@@ -11,11 +11,12 @@ from netdown.stream.testing import T0_MS, Device
 
 def test_counters_add_sums_every_count_and_keeps_keys_of_both() -> None:
     mine = Counters(episodes={("14.4", "darwin", "other", "k"): 1}, events={"conn": 2}, lost=1)
-    mine.observe_duration(5)
+    mine.observe_duration("14.4", 5)
     theirs = Counters(episodes={("14.4", "darwin", "other", "k"): 2, ("6.8", "linux", "other", "k"): 1})
     theirs.signals[("14.4", "episode")] = 3
     theirs.dropped["late"] = 4
-    theirs.observe_duration(45)
+    theirs.observe_duration("14.4", 45)
+    theirs.observe_duration("6.8", 100)
     mine.add(theirs)
     assert mine.episodes == {("14.4", "darwin", "other", "k"): 3, ("6.8", "linux", "other", "k"): 1}
     assert (mine.signals, mine.events, mine.dropped, mine.lost) == (
@@ -24,8 +25,8 @@ def test_counters_add_sums_every_count_and_keeps_keys_of_both() -> None:
         {"late": 4},
         1,
     )
-    assert sum(mine.durations) == 2
-    assert mine.duration_sum_s == 50
+    assert {version: sum(buckets) for version, buckets in mine.durations.items()} == {"14.4": 2, "6.8": 1}
+    assert mine.duration_sum_s == {"14.4": 50, "6.8": 100}
 
 
 @pytest.mark.parametrize(
@@ -34,8 +35,8 @@ def test_counters_add_sums_every_count_and_keeps_keys_of_both() -> None:
 )
 def test_a_duration_lands_in_the_first_bucket_whose_bound_it_does_not_exceed(seconds: float, bucket: int) -> None:
     counters = Counters()
-    counters.observe_duration(seconds)
-    assert counters.durations.index(1) == bucket
+    counters.observe_duration("15.1", seconds)
+    assert counters.durations["15.1"].index(1) == bucket
 
 
 def test_a_record_round_trips_through_its_stored_bytes_with_the_detector_state() -> None:
