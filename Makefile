@@ -18,11 +18,13 @@ check: setup lint test
 setup: system-deps python-deps kafka-jars
 
 # Java 17 and Maven fetch and run the Kafka broker; setpriv (util-linux) ties it to its parent.
+# prometheus (with promtool) and prometheus-alertmanager (amtool) check and unit-test the alert rules.
 system-deps:
-	@if ! command -v java >/dev/null || ! command -v mvn >/dev/null || ! command -v setpriv >/dev/null; then \
-		echo "installing Java 17, Maven and util-linux with apt-get"; \
+	@if ! command -v java >/dev/null || ! command -v mvn >/dev/null || ! command -v setpriv >/dev/null \
+		|| ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null || ! command -v amtool >/dev/null; then \
+		echo "installing Java 17, Maven, util-linux, Prometheus and Alertmanager with apt-get"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-			openjdk-17-jre-headless maven util-linux >/dev/null; \
+			openjdk-17-jre-headless maven util-linux prometheus prometheus-alertmanager >/dev/null; \
 	fi
 
 python-deps: $(STAMP)
@@ -42,13 +44,22 @@ lint: python-deps
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/python -m netdown.wire_reference --check
+	$(BIN)/netdown-dashboards generate --check
+	$(BIN)/netdown-dashboards lint
+	$(BIN)/python -m netdown.dashboards.rules --check
+	$(BIN)/python dashboards/prometheus/tests/make_series.py --check
 
 test: python-deps
 	$(BIN)/pytest
 
-# Regenerate what is generated from code (the wire contract reference); `lint` fails when it drifts.
+# Regenerate what is generated from code (the wire contract reference, the Grafana dashboards, the Prometheus
+# rules and Grafana alerting from dashboards/config.py, the promtool week of noisy series); `lint` fails when
+# it drifts.
 docs: python-deps
 	$(BIN)/python -m netdown.wire_reference
+	$(BIN)/netdown-dashboards generate
+	$(BIN)/python -m netdown.dashboards.rules
+	$(BIN)/python dashboards/prometheus/tests/make_series.py
 
 bench-json: python-deps
 	$(BIN)/python -m benchmarks.json_decode

@@ -1,0 +1,125 @@
+"""End to end: simulated fleet -> real broker -> real worker -> real Prometheus -> dashboards and alerts.
+
+Prometheus scrapes the worker as job ``netdown-stream`` every second and loads the project's rules,
+rendered from ``dashboards/config.py`` with short windows (the design allows short test
+intervals; the rules' arithmetic is proven by the promtool unit tests). Then:
+
+* every panel query of every dashboard returns data;
+* every series an alert or recording rule reads exists under the names the workers expose;
+* after a quiet spell, an injected burst of episodes makes ``NetdownEpisodeSpike`` fire.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import yaml
+
+from netdown.dashboards.config import CONFIG
+from netdown.dashboards.dashboards import all_queries
+from netdown.dashboards.rules import render_alerting_rules, render_recording_rules
+from netdown.devstack.kafka import KafkaBroker
+from netdown.devstack.prometheus import Prometheus
+from netdown.devstack.stream_worker import StreamWorker, create_topics, produce
+from netdown.stream.testing import APP, T0_MS, Device, fleet, messages
+
+PARTITIONS = 3
+FLAGS = ("--window=30", "--settle=2", "--stuck-after=20", "--lateness=1", "--stale-after=3600", f"--metric-apps={APP}")
+# The spike alert with every duration 180 times shorter (15 min -> 5 s, 30 min -> 10 s, 3 h -> 60 s),
+# `for` of 1 s, and a volume guard for a test-sized fleet; factor and structure as shipped.
+_SPIKE_DURATIONS = {
+    field.name: getattr(CONFIG.spike, field.name) / 180
+    for field in dataclasses.fields(CONFIG.spike)
+    if isinstance(getattr(CONFIG.spike, field.name), timedelta)
+}
+TEST_RULES = dataclasses.replace(
+    CONFIG,
+    spike=dataclasses.replace(CONFIG.spike, **{**_SPIKE_DURATIONS, "for_": timedelta(seconds=1), "min_episodes": 5}),
+)
+SERIES = re.compile(r"\b(?:netdown[:_][A-Za-z0-9_:]*|[a-z_]+:netdown[A-Za-z0-9_:]*)\b")
+
+
+def _rule_files(directory: Path) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    recording, alerting = directory / "netdown.rules.yml", directory / "netdown.alerts.yml"
+    recording.write_text(render_recording_rules(TEST_RULES))
+    alerting.write_text(render_alerting_rules(TEST_RULES))
+    return [recording, alerting]
+
+
+def _wait(condition: Callable[[], object], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.5)
+
+
+def _firing(prometheus: Prometheus, name: str) -> bool:
+    return any(a["labels"]["alertname"] == name and a["state"] == "firing" for a in prometheus.alerts())
+
+
+def _episode_burst(devices: int, start_ms: int) -> list[tuple[bytes, bytes]]:
+    """Fresh devices whose app gets ENETDOWN 20 s after their system path came up: one episode each."""
+    events = []
+    for index in range(devices):
+        device = Device(f"mac-burst-{index:06d}", os_version="15.2")
+        device.heartbeat(start_ms)
+        device.system_path(start_ms + 1_000)
+        device.conn(start_ms + 21_000, enetdown=True)
+        device.probe(start_ms + 40_000)
+        events += device.events
+    return list(messages(sorted(events, key=lambda event: event.ts_ms)))
+
+
+def test_fleet_to_dashboards_and_alerts(kafka: KafkaBroker, topic_name: str, tmp_path: Path) -> None:
+    worker = StreamWorker.named(
+        kafka.bootstrap, tmp_path / "worker", topic_name, partitions=PARTITIONS, extra_args=FLAGS
+    )
+    create_topics(kafka.bootstrap, [worker.events_topic], PARTITIONS)
+    rule_files = _rule_files(tmp_path / "rules")
+    with (
+        worker,
+        Prometheus(
+            tmp_path / "prometheus", targets=[worker.metrics_url.split("/")[2]], rule_files=rule_files
+        ) as prometheus,
+    ):
+        produce(kafka.bootstrap, worker.events_topic, messages(fleet(30, 120, seed=5)))
+        produce(kafka.bootstrap, worker.events_topic, [(b"mac-garbage-0001", b"{not json")])
+        _wait(lambda: prometheus.query('sum(netdown_episodes_total{job="netdown-stream"}) > 0'), 90, "episodes")
+        # A counter's first sample is its baseline for increase(): a second fleet of the same
+        # releases and apps makes the series Prometheus already holds grow.
+        time.sleep(3)
+        before = prometheus.query('sum(netdown_episodes_total{job="netdown-stream"})')[0]["value"][1]
+        produce(kafka.bootstrap, worker.events_topic, messages(fleet(30, 120, seed=6)))
+        _wait(
+            lambda: prometheus.query(f'sum(netdown_episodes_total{{job="netdown-stream"}}) > {before}'),
+            90,
+            "the second fleet's episodes",
+        )
+        time.sleep(10)  # several scrapes after the fleet was processed: rates have two samples or more
+
+        empty = []
+        for uid, title, expr in all_queries():
+            # Per-day panels average on a 5-minute grid; a test of minutes uses a 5-second one.
+            if not prometheus.query(expr.replace(":5m]", ":5s]")):
+                empty.append(f"{uid} / {title}: {expr}")
+        assert not empty, "panels without data:\n" + "\n".join(empty)
+
+        rules = [
+            rule
+            for path in rule_files
+            for group in yaml.safe_load(path.read_text())["groups"]
+            for rule in group["rules"]
+        ]
+        read = {name for rule in rules for name in SERIES.findall(rule["expr"])}
+        missing = sorted(name for name in read if not prometheus.query(f'count({{__name__="{name}"}})'))
+        assert not missing, f"series the rules read that do not exist: {missing}"
+
+        _wait(lambda: not _firing(prometheus, "NetdownEpisodeSpike"), 90, "the fleet's own burst to age out")
+        produce(kafka.bootstrap, worker.events_topic, _episode_burst(40, T0_MS + 10_000_000))
+        _wait(lambda: _firing(prometheus, "NetdownEpisodeSpike"), 90, "NetdownEpisodeSpike to fire")
