@@ -110,6 +110,11 @@ def test_fleet_to_dashboards_and_alerts(kafka: KafkaBroker, topic_name: str, tmp
                 empty.append(f"{uid} / {title}: {expr}")
         assert not empty, "panels without data:\n" + "\n".join(empty)
 
+        # The baseline is the recent maximum rate: let the fleets' own episodes age out of it first.
+        _wait(lambda: prometheus.query("netdown:episodes:rate_baseline == 0"), 150, "a quiet baseline")
+        assert not _firing(prometheus, "NetdownEpisodeSpike")
+        produce(kafka.bootstrap, worker.events_topic, _episode_burst(40, T0_MS + 10_000_000))
+        _wait(lambda: _firing(prometheus, "NetdownEpisodeSpike"), 90, "NetdownEpisodeSpike to fire")
         rules = [
             rule
             for path in rule_files
@@ -117,9 +122,10 @@ def test_fleet_to_dashboards_and_alerts(kafka: KafkaBroker, topic_name: str, tmp
             for rule in group["rules"]
         ]
         read = {name for rule in rules for name in SERIES.findall(rule["expr"])}
-        missing = sorted(name for name in read if not prometheus.query(f'count({{__name__="{name}"}})'))
-        assert not missing, f"series the rules read that do not exist: {missing}"
 
-        _wait(lambda: not _firing(prometheus, "NetdownEpisodeSpike"), 90, "the fleet's own burst to age out")
-        produce(kafka.bootstrap, worker.events_topic, _episode_burst(40, T0_MS + 10_000_000))
-        _wait(lambda: _firing(prometheus, "NetdownEpisodeSpike"), 90, "NetdownEpisodeSpike to fire")
+        def missing() -> list[str]:
+            return sorted(name for name in read if not prometheus.query(f'count({{__name__="{name}"}})'))
+
+        # Rates are recorded only once their input is older than their window (a new series is not a
+        # spike), so the longest window must pass before every series the rules read exists.
+        _wait(lambda: not missing(), 120, f"every series the rules read: {missing()}")
