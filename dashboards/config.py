@@ -73,7 +73,7 @@ class EpisodeSpike:
 class ReleaseRegression:
     """NetdownReleaseRegression (ticket): one os_version's episodes per active device vs the rest of the fleet."""
 
-    # 3x the rest of the fleet; a release merely 1.5x worse is within what device mix explains.
+    # At 3x the rest of the fleet or more; a release merely 1.5x worse is within what device mix explains.
     factor: float = 3.0
     # Both rates are taken over this window; a 3x+ step crosses the factor within the window, and
     # with `for` the ticket is raised within ~3.5 h of the onset (budget: 4 h).
@@ -83,18 +83,18 @@ class ReleaseRegression:
     # episodes, is noise whatever its ratio.
     min_active_devices: int = 200
     min_episodes: int = 10
-    # The rest of the fleet counts this many episodes more than it saw, so that a small rest of the
-    # fleet with no episode in the window (by chance) does not make every version look infinitely
-    # worse. It matters only when the rest saw a few episodes; beyond that it is a rounding error.
-    rest_prior_episodes: float = 2.0
+    # The rest of the fleet counts as having seen at least this many episodes in the window, so that
+    # a small rest of the fleet with no episode (by chance) does not make every version with 10
+    # look infinitely worse. Once the rest sees more, the comparison is exact.
+    rest_min_episodes: float = 2.0
 
 
 @dataclass(frozen=True)
 class DevicesStuck:
     """NetdownDevicesStuck (page): devices stuck (episode open longer than T) exceed a share of the active fleet."""
 
-    # 1% of active devices: far above the background of a few long episodes, low enough to page
-    # before a bad release or policy push strands a large part of the fleet.
+    # At 1% of active devices or more: far above the background of a few long episodes, low enough
+    # to page before a bad release or policy push strands a large part of the fleet.
     min_share: float = 0.01
     # ... and at least 20 devices, so 1 stuck Mac in a 50-device pilot does not page anyone.
     min_devices: int = 20

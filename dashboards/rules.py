@@ -186,6 +186,7 @@ def recording_groups(config: Config = CONFIG) -> tuple[RecordGroup, ...]:
     )
     names, regression = _regression_names(config), config.regression
     window = duration(regression.window)
+    rest_episodes = f"clamp_min({names['rest_episodes']}, {_num(regression.rest_min_episodes)})"
     releases = RecordGroup(
         "netdown-releases",
         (
@@ -200,9 +201,7 @@ def recording_groups(config: Config = CONFIG) -> tuple[RecordGroup, ...]:
             Record(names["rest_devices"], f"sum({names['devices']}) - on () group_right () {names['devices']}"),
             Record(
                 names["ratio"],
-                f"({names['episodes']} / {names['devices']})\n"
-                "/\n"
-                f"(({names['rest_episodes']} + {_num(regression.rest_prior_episodes)}) / {names['rest_devices']})",
+                f"({names['episodes']} / {names['devices']})\n/\n({rest_episodes} / {names['rest_devices']})",
             ),
         ),
     )
@@ -262,7 +261,7 @@ def _spike(config: Config, e: _Exprs, alert: _AlertFactory) -> Alert:
 def _regression(config: Config, alert: _AlertFactory) -> Alert:
     regression, names = config.regression, _regression_names(config)
     expr = (
-        f"{names['ratio']} > {_num(regression.factor)}\n"
+        f"{names['ratio']} >= {_num(regression.factor)}\n"
         f"and\n{names['devices']} >= {regression.min_active_devices}\n"
         f"and\n{names['episodes']} >= {regression.min_episodes}"
     )
@@ -274,21 +273,22 @@ def _regression(config: Config, alert: _AlertFactory) -> Alert:
         "ticket",
         "One OS release has several times the episodes per active device of the rest of the fleet.",
         f"os_version {{{{ $labels.os_version }}}} had {{{{ $value | humanize }}}}x the episodes per active "
-        f"device of the rest of the fleet over the last {window} (tickets above {_num(regression.factor)}x "
+        f"device of the rest of the fleet over the last {window} (tickets at {_num(regression.factor)}x or more, "
         f"with at least {regression.min_active_devices} active devices and {regression.min_episodes} "
         "episodes on that version).",
     )
 
 
-def _share_above(part: str, whole: str, share: float, at_least: int) -> str:
+def _share_above(part: str, whole: str, share: float, at_least: int, *, comparison: str = ">") -> str:
     """``part / whole > share``, with ``part`` at least ``at_least`` (the volume guard); the value is the share."""
-    return f"{part}\n/\n{whole}\n> {_num(share)}\nand\n{part} >= {at_least}"
+    return f"{part}\n/\n{whole}\n{comparison} {_num(share)}\nand\n{part} >= {at_least}"
 
 
 def _stuck(config: Config, e: _Exprs, alert: _AlertFactory) -> Alert:
     stuck = config.stuck
     stuck_sum = f"sum({e.sel('netdown_devices_stuck')})"
-    expr = _share_above(stuck_sum, f"sum({e.sel('netdown_devices_active')})", stuck.min_share, stuck.min_devices)
+    active = f"sum({e.sel('netdown_devices_active')})"
+    expr = _share_above(stuck_sum, active, stuck.min_share, stuck.min_devices, comparison=">=")
     return alert(
         "NetdownDevicesStuck",
         expr,
@@ -296,7 +296,7 @@ def _stuck(config: Config, e: _Exprs, alert: _AlertFactory) -> Alert:
         "page",
         "Devices are stuck with an episode open longer than the stuck threshold.",
         "{{ $value | humanizePercentage }} of the active devices have had an episode open longer than the "
-        f"stuck threshold (pages above {_percent(stuck.min_share)} and at least {stuck.min_devices} devices).",
+        f"stuck threshold (pages at {_percent(stuck.min_share)} or more and at least {stuck.min_devices} devices).",
     )
 
 
