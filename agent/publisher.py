@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 from netdown.agent.spool import Spool
@@ -58,25 +59,17 @@ def kafka_producer(bootstrap: str, settings: Mapping[str, Any]) -> Producer:
     return producer
 
 
+@dataclass
 class Publisher:
-    """Moves records from the spool to one Kafka topic until stopped."""
+    """Moves records from the spool to one Kafka topic until stopped; ``sent`` counts what Kafka confirmed."""
 
-    def __init__(
-        self,
-        spool: Spool,
-        topic: str,
-        key: bytes,
-        connect: Callable[[], Producer],
-        batch_size: int = 500,
-        flush_timeout_s: float = 30.0,
-    ) -> None:
-        self.spool = spool
-        self.topic = topic
-        self.key = key
-        self.connect = connect
-        self.batch_size = batch_size
-        self.flush_timeout_s = flush_timeout_s
-        self.sent = 0
+    spool: Spool
+    topic: str
+    key: bytes
+    connect: Callable[[], Producer]
+    batch_size: int = 500
+    flush_timeout_s: float = 30.0
+    sent: int = field(default=0, init=False)
 
     def run(self, stop: threading.Event) -> None:
         """Deliver until ``stop`` is set; never raises for a broker problem, only waits and retries."""
