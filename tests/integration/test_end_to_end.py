@@ -64,10 +64,14 @@ def _firing(prometheus: Prometheus, name: str) -> bool:
 
 
 def _episode_burst(devices: int, start_ms: int) -> list[tuple[bytes, bytes]]:
-    """Fresh devices whose app gets ENETDOWN 20 s after their system path came up: one episode each."""
+    """Fresh devices whose app gets ENETDOWN 20 s after their system path came up: one episode each.
+
+    On a release the fleets already have, so the burst grows series Prometheus holds: rate() cannot
+    see the first value of a brand-new series.
+    """
     events = []
     for index in range(devices):
-        device = Device(f"mac-burst-{index:06d}", os_version="15.2")
+        device = Device(f"mac-burst-{index:06d}", os_version="14.4.1")
         device.heartbeat(start_ms)
         device.system_path(start_ms + 1_000)
         device.conn(start_ms + 21_000, enetdown=True)
