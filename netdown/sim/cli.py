@@ -1,0 +1,297 @@
+"""``netdown-sim``: simulate a fleet to a capture file or live to a broker, and score a detector's incidents.
+
+    netdown-sim capture --devices 500 --duration 6h --events fleet.ndjson --truth truth.ndjson
+    netdown-stream replay --input fleet.ndjson > incidents.ndjson
+    netdown-sim score --truth truth.ndjson --incidents incidents.ndjson
+
+``capture`` writes the wire events in delivery order (``-`` for stdout) and the ground truth; ``publish``
+sends the same kind of fleet to a broker in real time, through the agent's spool and publisher, starting
+now; ``score`` prints true/false positives and negatives and, last, ``precision=P recall=R``. The
+detection parameters (``--window`` ... ``--stale-after``) shape the timelines: simulate at the time
+scale the detector will run at.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Final
+
+from netdown import cli_io, wire
+from netdown.sim.files import read_incidents, write_capture
+from netdown.sim.fleet import Simulation, simulate
+from netdown.sim.score import score
+from netdown.sim.spec import DEFAULT_RELEASES, Correlate, FleetSpec, Release
+from netdown.sim.truth import read_truth, write_truth
+from netdown.stream.settings import add_detector_arguments, detector_params
+from netdown.stream.testing import T0_MS
+
+__all__ = ["main"]
+
+_PROG: Final = "netdown-sim"
+_UNITS_MS: Final = {"": 1000, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+_DURATION: Final = re.compile(r"(?P<number>\d+(?:\.\d+)?)(?P<unit>[smhd]?)")
+_EXTENSION_KINDS: Final = ("packet_tunnel", "app_proxy", "transparent_proxy", "content_filter", "dns_proxy", "other")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand; the exit status is 0 on success, 1 when output fails, 2 for bad input."""
+    args = _parser().parse_args(argv)
+    return int(args.run(args))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=_PROG, description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    capture = commands.add_parser("capture", help="simulate a fleet to an NDJSON capture and its ground truth")
+    _fleet_arguments(capture, start_help=f"run start, epoch ms (default: {T0_MS}, so a seed gives the same bytes)")
+    capture.add_argument("--events", required=True, metavar="FILE", help="write the wire events here (`-`: stdout)")
+    capture.add_argument("--truth", required=True, type=Path, metavar="FILE", help="write the ground truth here")
+    capture.set_defaults(run=_capture)
+
+    publish = commands.add_parser("publish", help="publish a simulated fleet to a broker in real time")
+    _fleet_arguments(publish, start_help="run start, epoch ms (default: now, so event time tracks the wall clock)")
+    publish.add_argument("--bootstrap", required=True, metavar="HOST:PORT", help="the broker")
+    publish.add_argument("--topic", default=None, metavar="NAME", help="events topic (default: the agent's)")
+    publish.add_argument("--speed", type=_positive, default=1.0, help="time compression (default: 1)")
+    publish.add_argument("--spool-dir", type=Path, metavar="DIR", help="spool folder (default: a temporary one)")
+    publish.add_argument("--truth", required=True, type=Path, metavar="FILE", help="write the ground truth here")
+    publish.set_defaults(run=_publish)
+
+    score_parser = commands.add_parser("score", help="score incident records against a ground truth")
+    score_parser.add_argument("--truth", required=True, type=Path, metavar="FILE", help="ground truth of the run")
+    score_parser.add_argument(
+        "--incidents", required=True, metavar="FILE", help="NDJSON incident records, e.g. replay's stdout (`-`: stdin)"
+    )
+    score_parser.set_defaults(run=_score)
+    return parser
+
+
+def _fleet_arguments(parser: argparse.ArgumentParser, start_help: str) -> None:
+    """The fleet's spec, the run's span, and the detection parameters the timelines are shaped for."""
+    defaults = FleetSpec(devices=1)
+    parser.add_argument("--devices", type=_count, required=True, help="simulated Macs")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument("--duration", type=_duration, required=True, help="simulated time: 600, 90s, 10m, 6h, 1d")
+    parser.add_argument("--start", type=int, metavar="MS", help=start_help)
+    parser.add_argument(
+        "--release",
+        type=_release,
+        action="append",
+        metavar="OS:BUILD:WEIGHT[:INCIDENCE]",
+        help="a release of the fleet, repeatable, e.g. 15.1:24B83:25:3 (default: "
+        + ", ".join(f"{r.os_version}:{r.os_build}:{r.weight:g}" for r in DEFAULT_RELEASES)
+        + ")",
+    )
+    parser.add_argument(
+        "--correlate",
+        type=_correlate,
+        action="append",
+        metavar="ext:KIND:ID:SHARE[:MULT] | vpn:FLAG:SHARE[:MULT]",
+        help="plant a correlate, repeatable, e.g. ext:content_filter:com.example.filter:0.2:3 "
+        "or vpn:include_all_networks:0.5",
+    )
+    rates = parser.add_argument_group("what happens (per device per simulated day; probabilities)")
+    for flag, field in (
+        ("episodes-per-day", "episodes_per_device_day"),
+        ("outages-per-day", "outages_per_device_day"),
+        ("transients-per-day", "transients_per_device_day"),
+    ):
+        rates.add_argument(f"--{flag}", dest=field, type=_at_least_zero, default=getattr(defaults, field))
+    for flag, field in (
+        ("stuck-share", "stuck_share"),
+        ("p-duplicate", "p_duplicate"),
+        ("p-late-spool", "p_late_spool"),
+        ("p-lost", "p_lost"),
+    ):
+        rates.add_argument(f"--{flag}", dest=field, type=_probability, default=getattr(defaults, field))
+    add_detector_arguments(parser)
+
+
+def _spec(args: argparse.Namespace) -> FleetSpec:
+    return FleetSpec(
+        devices=args.devices,
+        seed=args.seed,
+        releases=tuple(args.release or DEFAULT_RELEASES),
+        episodes_per_device_day=args.episodes_per_device_day,
+        stuck_share=args.stuck_share,
+        outages_per_device_day=args.outages_per_device_day,
+        transients_per_device_day=args.transients_per_device_day,
+        p_duplicate=args.p_duplicate,
+        p_late_spool=args.p_late_spool,
+        p_lost=args.p_lost,
+        correlates=tuple(args.correlate or ()),
+    )
+
+
+def _simulate(args: argparse.Namespace, start_ms: int) -> Simulation:
+    started = time.perf_counter()
+    simulation = simulate(_spec(args), start_ms=start_ms, duration_ms=args.duration, params=detector_params(args))
+    truth = simulation.truth
+    stuck = sum(episode.stuck for episode in truth.episodes)
+    print(
+        f"{_PROG}: {len(simulation.deliveries):,} deliveries from {args.devices:,} devices over "
+        f"{args.duration / 1000:g} s (seed {args.seed}): {len(truth.episodes):,} episodes planted ({stuck:,} stuck), "
+        f"{len(truth.disturbances):,} outages and transients; simulated in {time.perf_counter() - started:.1f} s",
+        file=sys.stderr,
+    )
+    return simulation
+
+
+def _write_truth(simulation: Simulation, path: Path) -> None:
+    with path.open("wb") as stream:
+        write_truth(simulation.truth, stream)
+
+
+def _capture(args: argparse.Namespace) -> int:
+    simulation = _simulate(args, T0_MS if args.start is None else args.start)
+    try:
+        _write_truth(simulation, args.truth)
+        if args.events == cli_io.STDIN:
+            write_capture(simulation.deliveries, sys.stdout.buffer)
+            sys.stdout.flush()
+        else:
+            with open(args.events, "wb") as stream:
+                write_capture(simulation.deliveries, stream)
+    except OSError as exc:
+        print(f"{_PROG} capture: cannot write: {cli_io.os_reason(exc)}", file=sys.stderr)
+        return cli_io.EXIT_OUTPUT_FAILED
+    return cli_io.EXIT_OK
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from netdown.sim.live import EVENTS_TOPIC, LiveProgress, LivePublisher  # noqa: PLC0415 - needs the agent extra
+
+    simulation = _simulate(args, int(time.time() * 1000) if args.start is None else args.start)
+    try:
+        _write_truth(simulation, args.truth)
+    except OSError as exc:
+        print(f"{_PROG} publish: cannot write {args.truth}: {cli_io.os_reason(exc)}", file=sys.stderr)
+        return cli_io.EXIT_OUTPUT_FAILED
+
+    def report(progress: LiveProgress) -> None:
+        print(
+            f"{_PROG}: sent {progress.sent:,} of {progress.total:,} ({progress.events_per_s:,.0f}/s), "
+            f"spooled {progress.spooled:,}",
+            file=sys.stderr,
+        )
+
+    stop = threading.Event()
+    with tempfile.TemporaryDirectory(prefix="netdown-sim-") as scratch:
+        publisher = LivePublisher(
+            simulation,
+            bootstrap=args.bootstrap,
+            spool_dir=args.spool_dir or Path(scratch) / "spool",
+            topic=args.topic or EVENTS_TOPIC,
+            speed=args.speed,
+        )
+        try:
+            final = publisher.run(stop, on_progress=report, every_s=5.0)
+        except KeyboardInterrupt:
+            stop.set()
+            return 130
+    return cli_io.EXIT_OK if final.sent >= final.total else cli_io.EXIT_OUTPUT_FAILED
+
+
+def _score(args: argparse.Namespace) -> int:
+    try:
+        truth = read_truth(args.truth.read_bytes().splitlines())
+        with cli_io.open_input(args.incidents) as stream:
+            incidents = read_incidents(stream)
+    except OSError as exc:
+        print(f"{_PROG} score: cannot read: {cli_io.os_reason(exc)}", file=sys.stderr)
+        return cli_io.EXIT_INPUT_UNREADABLE
+    except ValueError as exc:
+        print(f"{_PROG} score: {exc}", file=sys.stderr)
+        return cli_io.EXIT_INPUT_UNREADABLE
+    print(score(truth, incidents).summary())
+    return cli_io.EXIT_OK
+
+
+# --- argument types: a bad value is an argparse error naming what was expected ---
+
+
+def _duration(text: str) -> int:
+    match = _DURATION.fullmatch(text.strip())
+    if match is None or float(match["number"]) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive duration (600, 90s, 10m, 6h, 1d)")
+    return round(float(match["number"]) * _UNITS_MS[match["unit"]])
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = _number(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
+    return value
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+def _at_least_zero(text: str) -> float:
+    value = _number(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {text!r}")
+    return value
+
+
+def _probability(text: str) -> float:
+    value = _number(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text!r}")
+    return value
+
+
+def _release(text: str) -> Release:
+    parts = text.split(":")
+    if len(parts) not in (3, 4):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected OS:BUILD:WEIGHT[:INCIDENCE], e.g. 15.1:24B83:25:3")
+    try:
+        return Release(parts[0], parts[1], weight=_number(parts[2]), incidence=_number(parts[3]) if parts[3:] else 1.0)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+
+
+def _correlate(text: str) -> Correlate:
+    parts = text.split(":")
+    try:
+        match parts:
+            case ["ext", kind, bundle_id, share, *multiplier] if len(multiplier) <= 1:
+                if kind not in _EXTENSION_KINDS:
+                    raise ValueError(f"extension kind {kind!r} is not one of {', '.join(_EXTENSION_KINDS)}")
+                extension = wire.NetworkExtension(id=bundle_id, kind=kind)  # type: ignore[arg-type]
+                return Correlate(extension=extension, share=_number(share), multiplier=_mult(multiplier))
+            case ["vpn", flag, share, *multiplier] if len(multiplier) <= 1:
+                return Correlate(vpn_flag=flag, share=_number(share), multiplier=_mult(multiplier))
+    except (ValueError, argparse.ArgumentTypeError) as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+    raise argparse.ArgumentTypeError(f"{text!r}: expected ext:KIND:ID:SHARE[:MULT] or vpn:FLAG:SHARE[:MULT]")
+
+
+def _mult(parts: list[str]) -> float:
+    return _number(parts[0]) if parts else 1.0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
