@@ -1,14 +1,14 @@
-"""``netdown-sim``: simulate a fleet to a capture file or live to a broker, and score a detector's incidents.
+"""`netdown-sim`: simulate a fleet to a capture file or live to a broker, and score a detector's incidents.
 
     netdown-sim capture --devices 500 --duration 6h --events fleet.ndjson --truth truth.ndjson
     netdown-stream replay --input fleet.ndjson > incidents.ndjson
     netdown-sim score --truth truth.ndjson --incidents incidents.ndjson
 
-``capture`` writes the wire events in delivery order (``-`` for stdout) and the ground truth; ``publish``
-sends the same kind of fleet to a broker in real time, through the agent's spool and publisher, starting
-now; ``score`` prints true/false positives and negatives and, last, ``precision=P recall=R``. The
-detection parameters (``--window`` ... ``--stale-after``) shape the timelines: simulate at the time
-scale the detector will run at.
+`capture` writes the wire events in delivery order and the ground truth; `publish` sends the same
+kind of fleet to a broker in real time, through the agent's spool and publisher, starting now; `score`
+prints true and false positives and negatives and, last, `precision=P recall=R`. The detection
+parameters (`--window` ... `--stale-after`) set the time scale of the timelines: simulate with the
+ones the detector will run with. See docs/simulator.md.
 """
 
 from __future__ import annotations
@@ -50,25 +50,58 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=_PROG, description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    capture = commands.add_parser("capture", help="simulate a fleet to an NDJSON capture and its ground truth")
+    capture = commands.add_parser(
+        "capture",
+        help="simulate a fleet to an NDJSON capture and its ground truth",
+        description="Simulate a fleet; write its wire events in delivery order (for `netdown-stream replay`) "
+        "and its ground truth (for `score`). Give the detection parameters the replay will use.",
+    )
     _fleet_arguments(capture, start_help=f"run start, epoch ms (default: {T0_MS}, so a seed gives the same bytes)")
     capture.add_argument("--events", required=True, metavar="FILE", help="write the wire events here (`-`: stdout)")
     capture.add_argument("--truth", required=True, type=Path, metavar="FILE", help="write the ground truth here")
     capture.set_defaults(run=_capture)
 
-    publish = commands.add_parser("publish", help="publish a simulated fleet to a broker in real time")
+    publish = commands.add_parser(
+        "publish",
+        help="publish a simulated fleet to a broker in real time",
+        description="Simulate a fleet and publish its events as they fall due, through the agent's spool and "
+        "publisher; progress on stderr every 5 s. The topic must exist. Give the detection parameters the "
+        "worker runs with.",
+    )
     _fleet_arguments(publish, start_help="run start, epoch ms (default: now, so event time tracks the wall clock)")
     publish.add_argument("--bootstrap", required=True, metavar="HOST:PORT", help="the broker")
     publish.add_argument("--topic", default=None, metavar="NAME", help="events topic (default: the agent's)")
-    publish.add_argument("--speed", type=_positive, default=1.0, help="time compression (default: 1)")
-    publish.add_argument("--spool-dir", type=Path, metavar="DIR", help="spool folder (default: a temporary one)")
+    publish.add_argument(
+        "--speed",
+        type=_positive,
+        default=1.0,
+        metavar="X",
+        help="simulated seconds per real second (default: 1: event time keeps to the wall clock)",
+    )
+    publish.add_argument(
+        "--spool-dir", type=Path, metavar="DIR", help="spool folder, new or empty (default: a temporary one)"
+    )
     publish.add_argument("--truth", required=True, type=Path, metavar="FILE", help="write the ground truth here")
     publish.set_defaults(run=_publish)
 
-    score_parser = commands.add_parser("score", help="score incident records against a ground truth")
-    score_parser.add_argument("--truth", required=True, type=Path, metavar="FILE", help="ground truth of the run")
+    score_parser = commands.add_parser(
+        "score",
+        help="score incident records against a ground truth",
+        description="Match incident records to the planted episodes; print the counts and, last, "
+        "`precision=P recall=R`. Exit status 2 when an input cannot be read.",
+    )
     score_parser.add_argument(
-        "--incidents", required=True, metavar="FILE", help="NDJSON incident records, e.g. replay's stdout (`-`: stdin)"
+        "--truth",
+        required=True,
+        type=Path,
+        metavar="FILE",
+        help="the run's ground truth (capture's or publish's --truth)",
+    )
+    score_parser.add_argument(
+        "--incidents",
+        required=True,
+        metavar="FILE",
+        help="NDJSON incident records: replay's stdout or the incidents topic (`-`: stdin)",
     )
     score_parser.set_defaults(run=_score)
     return parser
@@ -77,9 +110,15 @@ def _parser() -> argparse.ArgumentParser:
 def _fleet_arguments(parser: argparse.ArgumentParser, start_help: str) -> None:
     """The fleet's spec, the run's span, and the detection parameters the timelines are shaped for."""
     defaults = FleetSpec(devices=1)
-    parser.add_argument("--devices", type=_count, required=True, help="simulated Macs")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    parser.add_argument("--duration", type=_duration, required=True, help="simulated time: 600, 90s, 10m, 6h, 1d")
+    parser.add_argument("--devices", type=_count, required=True, metavar="N", help="how many simulated Macs")
+    parser.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default: 0)")
+    parser.add_argument(
+        "--duration",
+        type=_duration,
+        required=True,
+        metavar="TIME",
+        help="simulated time: 600 (seconds), 90s, 10m, 6h, 1d",
+    )
     parser.add_argument("--start", type=int, metavar="MS", help=start_help)
     parser.add_argument(
         "--release",
@@ -98,20 +137,40 @@ def _fleet_arguments(parser: argparse.ArgumentParser, start_help: str) -> None:
         help="plant a correlate, repeatable, e.g. ext:content_filter:com.example.filter:0.2:3 "
         "or vpn:include_all_networks:0.5",
     )
-    rates = parser.add_argument_group("what happens (per device per simulated day; probabilities)")
-    for flag, field in (
-        ("episodes-per-day", "episodes_per_device_day"),
-        ("outages-per-day", "outages_per_device_day"),
-        ("transients-per-day", "transients_per_device_day"),
+    rates = parser.add_argument_group("what happens (rates per device per simulated day; probabilities)")
+    for flag, field, what in (
+        ("episodes-per-day", "episodes_per_device_day", "episodes at incidence 1 and no correlate"),
+        ("outages-per-day", "outages_per_device_day", "real network outages, not episodes"),
+        ("transients-per-day", "transients_per_device_day", "wakes from sleep with the path down, not episodes"),
     ):
-        rates.add_argument(f"--{flag}", dest=field, type=_at_least_zero, default=getattr(defaults, field))
-    for flag, field in (
-        ("stuck-share", "stuck_share"),
-        ("p-duplicate", "p_duplicate"),
-        ("p-late-spool", "p_late_spool"),
-        ("p-lost", "p_lost"),
+        default = getattr(defaults, field)
+        rates.add_argument(
+            f"--{flag}",
+            dest=field,
+            type=_at_least_zero,
+            default=default,
+            metavar="RATE",
+            help=f"{what} (default: {default:g})",
+        )
+    for flag, field, what in (
+        ("stuck-share", "stuck_share", "share of episodes that last until a reboot"),
+        ("p-duplicate", "p_duplicate", "chance that an event is delivered twice"),
+        (
+            "p-late-spool",
+            "p_late_spool",
+            "chance that a device is cut off from the broker once, its spool sending late",
+        ),
+        ("p-lost", "p_lost", "chance that an event is never delivered"),
     ):
-        rates.add_argument(f"--{flag}", dest=field, type=_probability, default=getattr(defaults, field))
+        default = getattr(defaults, field)
+        rates.add_argument(
+            f"--{flag}",
+            dest=field,
+            type=_probability,
+            default=default,
+            metavar="P",
+            help=f"{what} (default: {default:g})",
+        )
     add_detector_arguments(parser)
 
 
@@ -201,15 +260,19 @@ def _publish(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
+    # Incidents first: in `capture --truth t | replay | score --truth t`, the truth file is complete only
+    # once the capture has finished, which the end of the piped incidents proves.
+    reading = args.incidents
     try:
-        truth = read_truth(args.truth.read_bytes().splitlines())
         with cli_io.open_input(args.incidents) as stream:
             incidents = read_incidents(stream)
+        reading = args.truth
+        truth = read_truth(args.truth.read_bytes().splitlines())
     except OSError as exc:
-        print(f"{_PROG} score: cannot read: {cli_io.os_reason(exc)}", file=sys.stderr)
+        print(f"{_PROG} score: cannot read {reading}: {cli_io.os_reason(exc)}", file=sys.stderr)
         return cli_io.EXIT_INPUT_UNREADABLE
     except ValueError as exc:
-        print(f"{_PROG} score: {exc}", file=sys.stderr)
+        print(f"{_PROG} score: {reading}: {exc}", file=sys.stderr)
         return cli_io.EXIT_INPUT_UNREADABLE
     print(score(truth, incidents).summary())
     return cli_io.EXIT_OK
