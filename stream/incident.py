@@ -6,15 +6,25 @@ the reports. Like the wire contract, it is defined once, here.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Final, Literal, TypeAlias
 
 import msgspec
 
 from netdown import wire
 
-__all__ = ["EPISODE_KIND", "CloseReason", "Incident", "encode_incident"]
+__all__ = [
+    "EPISODE_KIND",
+    "INCIDENTS_TOPIC",
+    "CloseReason",
+    "Incident",
+    "decode_incident",
+    "encode_incident",
+    "latest_incidents",
+]
 
 EPISODE_KIND: Final = "necp_denied_healthy"
+INCIDENTS_TOPIC: Final = "netdown.incidents.v1"  # the worker's --incidents-topic default
 CloseReason: TypeAlias = Literal["recovered", "reboot"]
 
 
@@ -41,8 +51,32 @@ class Incident(msgspec.Struct, frozen=True, kw_only=True):
 
 
 _ENCODER: Final = msgspec.json.Encoder(order="sorted")
+_DECODER: Final = msgspec.json.Decoder(Incident)
 
 
 def encode_incident(incident: Incident) -> bytes:
     """Canonical JSON bytes of an incident record (sorted keys, every field present)."""
     return _ENCODER.encode(incident)
+
+
+def decode_incident(data: bytes) -> Incident:
+    """An incident record from its JSON bytes; raises ``msgspec.DecodeError``/``ValidationError`` on bad input."""
+    return _DECODER.decode(data)
+
+
+def latest_incidents(records: Iterable[Incident]) -> list[Incident]:
+    """One record per episode (:attr:`Incident.key`), in its furthest state: closed over stuck over open.
+
+    The incidents topic carries every state change, and a worker restarted after a crash may write a
+    change again; ranking by progress (not by position) makes the merge indifferent to both.
+    """
+    furthest: dict[tuple[str, str, int], Incident] = {}
+    for record in records:
+        known = furthest.get(record.key)
+        if known is None or _progress(record) >= _progress(known):
+            furthest[record.key] = record
+    return sorted(furthest.values(), key=lambda incident: (incident.opened_ms, incident.device_id, incident.app))
+
+
+def _progress(incident: Incident) -> tuple[bool, bool]:
+    return (incident.closed_ms is not None, incident.stuck)

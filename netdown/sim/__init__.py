@@ -8,7 +8,7 @@ capture for ``netdown-stream replay`` (:mod:`netdown.sim.files`); ``netdown-sim`
 """
 
 from netdown.sim.fleet import MONITORED_APP, Delivery, Simulation, simulate
-from netdown.sim.score import Score, latest_records, score
+from netdown.sim.score import Score, score
 from netdown.sim.spec import DEFAULT_RELEASES, Correlate, FleetSpec, Release
 from netdown.sim.truth import GroundTruth, RunInfo, TrueDevice, TrueDisturbance, TrueEpisode, read_truth, write_truth
 
@@ -26,7 +26,6 @@ __all__ = [
     "TrueDevice",
     "TrueDisturbance",
     "TrueEpisode",
-    "latest_records",
     "read_truth",
     "score",
     "simulate",

@@ -13,11 +13,10 @@ import msgspec
 
 from netdown import wire
 from netdown.sim.fleet import Delivery
-from netdown.stream.incident import Incident
+from netdown.stream.incident import Incident, decode_incident
 
 __all__ = ["read_incidents", "write_capture"]
 
-_INCIDENT: Final = msgspec.json.Decoder(Incident)
 _CHUNK_LINES: Final = 4096
 
 
@@ -52,7 +51,7 @@ def read_incidents(lines: Iterable[bytes]) -> list[Incident]:
     for number, line in enumerate(lines, 1):
         if line.strip():
             try:
-                incidents.append(_INCIDENT.decode(line))
+                incidents.append(decode_incident(line))
             except (msgspec.DecodeError, msgspec.ValidationError) as exc:
                 raise ValueError(f"line {number}: not an incident record: {exc}") from None
     return incidents

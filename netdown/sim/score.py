@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 from netdown.sim.truth import GroundTruth, TrueEpisode
 from netdown.stream.detector import DetectorParams
-from netdown.stream.incident import Incident
+from netdown.stream.incident import Incident, latest_incidents
 
-__all__ = ["Score", "latest_records", "score"]
+__all__ = ["Score", "score"]
 
 
 @dataclass(frozen=True)
@@ -61,20 +61,6 @@ class Score:
         )
 
 
-def latest_records(incidents: Iterable[Incident]) -> list[Incident]:
-    """One record per episode: its closed record if any, else its stuck one, else the last seen."""
-    best: dict[tuple[str, str, int], Incident] = {}
-    for incident in incidents:
-        seen = best.get(incident.key)
-        if seen is None or _progress(incident) >= _progress(seen):
-            best[incident.key] = incident
-    return list(best.values())
-
-
-def _progress(incident: Incident) -> int:
-    return 2 if incident.closed_ms is not None else 1 if incident.stuck else 0
-
-
 def score(
     truth: GroundTruth,
     incidents: Iterable[Incident],
@@ -92,7 +78,7 @@ def score(
         if episode.opened_ms < end:
             planted[episode.device_id, episode.app].append(episode)
     detected: dict[tuple[str, str], list[Incident]] = defaultdict(list)
-    for incident in latest_records(incidents):
+    for incident in latest_incidents(incidents):
         detected[incident.device_id, incident.app].append(incident)
 
     tp = fp = fn = undetectable = stuck_agreed = stuck_judged = 0
