@@ -8,10 +8,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo check setup system-deps python-deps kafka-jars lint test docs bench-json bench-replay bench-agent clean
+.PHONY: demo check setup system-deps python-deps kafka-jars lint test docs bench bench-json bench-replay bench-agent clean
 
 demo: setup
-	$(BIN)/netdown-kafka run
+	$(BIN)/netdown-demo
 
 check: setup lint test
 
@@ -60,6 +60,10 @@ docs: python-deps
 	$(BIN)/netdown-dashboards generate
 	$(BIN)/python -m netdown.dashboards.rules
 	$(BIN)/python dashboards/prometheus/tests/make_series.py
+
+# Every benchmark side by side against one local broker (minutes); BENCH_ARGS="--events 50000" for a quick run.
+bench: setup
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 bench-json: python-deps
 	$(BIN)/python -m benchmarks.json_decode

@@ -43,6 +43,7 @@ __all__ = [
     "render",
     "render_alerting_rules",
     "render_recording_rules",
+    "write_rule_files",
 ]
 
 # The baseline the spike alert compares with; the other recording rules are named after their window.
@@ -435,6 +436,19 @@ def render_alerting_rules(config: Config = CONFIG) -> str:
     """Every alerting group in one rule file."""
     groups = _prometheus_groups(config)
     return dump_yaml({"groups": [group for path, group in groups.items() if path.endswith(".alerts.yml")]})
+
+
+def write_rule_files(directory: Path, config: Config = CONFIG) -> list[Path]:
+    """Write the recording and the alerting rules of ``config`` into ``directory``; the files, for ``rule_files``.
+
+    For a Prometheus loading rules other than the shipped ones (the end-to-end test and the demo,
+    with their windows scaled down).
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    recording, alerting = directory / "netdown.rules.yml", directory / "netdown.alerts.yml"
+    recording.write_text(render_recording_rules(config), encoding="utf-8")
+    alerting.write_text(render_alerting_rules(config), encoding="utf-8")
+    return [recording, alerting]
 
 
 def render(config: Config = CONFIG) -> dict[str, str]:

@@ -12,7 +12,7 @@ from typing import Final
 
 from netdown.stream.detector import DetectorParams
 
-__all__ = ["add_detector_arguments", "detector_params", "env_default"]
+__all__ = ["add_detector_arguments", "detector_flags", "detector_params", "env_default"]
 
 _DETECTOR_OPTIONS: Final = (
     ("window", "window_ms", "W: how far back system evidence counts"),
@@ -53,6 +53,11 @@ def detector_params(args: argparse.Namespace) -> DetectorParams:
     return DetectorParams(
         **{field: round(getattr(args, flag.replace("-", "_")) * 1000) for flag, field, _ in _DETECTOR_OPTIONS}
     )
+
+
+def detector_flags(params: DetectorParams) -> list[str]:
+    """The flags that give a worker (or replay) ``params``: the inverse of :func:`detector_params`."""
+    return [f"--{flag}={getattr(params, field) / 1000:.15g}" for flag, field, _ in _DETECTOR_OPTIONS]
 
 
 def _seconds(flag: str) -> type[float]:

@@ -1,8 +1,8 @@
 """``netdown-kafka``: fetch, start, inspect and stop the local Apache Kafka broker.
 
-``run`` is the interim demo (the README's first command until the full demo lands): it starts the
-broker in the foreground, proves it serves netdown by sending one wire event through
-``netdown.events.v1`` and reading it back, and keeps the broker up until Ctrl-C.
+``run`` starts the broker in the foreground, proves it serves netdown by sending one wire event
+through ``netdown.events.v1`` and reading it back, and keeps the broker up until Ctrl-C (the full
+demo, ``make demo``, is ``netdown-demo``).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """A real Prometheus (Debian's ``prometheus`` package) for the end-to-end test and the demo.
 
 It scrapes the given workers under the job name the rules and dashboards expect
-(``netdown-stream``), loads the project's rule files, and keeps its data in a folder of its own.
-Readiness is Prometheus's own ``/-/ready`` endpoint, never a sleep.
+(``netdown-stream``), loads the project's rule files, sends its alerts to the given Alertmanagers,
+and keeps its data in a folder of its own. Readiness is Prometheus's own ``/-/ready`` endpoint,
+never a sleep.
 """
 
 from __future__ import annotations
@@ -10,15 +11,12 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Self
 
+from netdown.devstack.http_service import ServiceError, get_json, start_service
 from netdown.devstack.kafka import free_port, terminate
 
 __all__ = ["JOB", "Prometheus", "PrometheusError"]
@@ -26,17 +24,21 @@ __all__ = ["JOB", "Prometheus", "PrometheusError"]
 JOB: Final = "netdown-stream"
 
 
-class PrometheusError(RuntimeError):
+class PrometheusError(ServiceError):
     """Prometheus could not be started or answered a query with an error."""
 
 
 @dataclass
 class Prometheus:
-    """One Prometheus on 127.0.0.1 scraping ``targets`` every ``scrape_interval`` with ``rule_files`` loaded."""
+    """One Prometheus on 127.0.0.1 scraping ``targets`` every ``scrape_interval`` with ``rule_files`` loaded.
+
+    ``alertmanagers`` (``host:port``) receive its alerts.
+    """
 
     data_dir: Path
     targets: Sequence[str]
     rule_files: Sequence[Path] = ()
+    alertmanagers: Sequence[str] = ()
     scrape_interval: str = "1s"
     evaluation_interval: str = "1s"
     port: int = 0
@@ -52,33 +54,32 @@ class Prometheus:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> None:
-        """Write the config, start Prometheus, return once ``/-/ready`` answers 200."""
+        """Write the config, start Prometheus (tied to this process), return once ``/-/ready`` answers 200."""
         binary = shutil.which("prometheus")
         if binary is None:
             raise PrometheusError("`prometheus` is not on PATH: `make setup` installs Debian's package")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         config = self.data_dir / "prometheus.yml"
         config.write_text(json.dumps(self._config(), indent=2), encoding="utf-8")  # JSON is YAML
-        with (self.data_dir / "prometheus.log").open("ab") as log:
-            self._process = subprocess.Popen(
-                [
-                    binary,
-                    f"--config.file={config}",
-                    f"--storage.tsdb.path={self.data_dir / 'tsdb'}",
-                    f"--web.listen-address=127.0.0.1:{self.port}",
-                    "--web.enable-lifecycle",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        deadline = time.monotonic() + timeout
-        while not self._ready():
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                tail = (self.data_dir / "prometheus.log").read_text(errors="replace")[-2000:]
-                raise PrometheusError(f"Prometheus did not become ready on {self.url}:\n{tail}")
-            time.sleep(0.1)
+        command = [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={self.data_dir / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--web.enable-lifecycle",
+        ]
+        self._process = start_service(
+            command,
+            base_url=self.url,
+            log_path=self.data_dir / "prometheus.log",
+            timeout=timeout,
+            error=PrometheusError,
+        )
+
+    @property
+    def pid(self) -> int | None:
+        """Process id of the Prometheus started by this object, while it runs."""
+        return self._process.pid if self._process and self._process.poll() is None else None
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL after 30 s."""
@@ -110,26 +111,17 @@ class Prometheus:
         return sum(1 for t in self._get("/api/v1/targets", {})["activeTargets"] if t["health"] == "up")
 
     def _config(self) -> dict[str, Any]:
-        return {
+        config: dict[str, Any] = {
             "global": {"scrape_interval": self.scrape_interval, "evaluation_interval": self.evaluation_interval},
             "rule_files": [str(Path(path).absolute()) for path in self.rule_files],
             "scrape_configs": [{"job_name": JOB, "static_configs": [{"targets": list(self.targets)}]}],
         }
-
-    def _ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as response:
-                return bool(response.status == 200)
-        except (urllib.error.URLError, OSError):
-            return False
+        if self.alertmanagers:
+            config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": list(self.alertmanagers)}]}]}
+        return config
 
     def _get(self, path: str, params: dict[str, str]) -> dict[str, Any]:
-        url = f"{self.url}{path}?{urllib.parse.urlencode(params)}"
-        try:
-            with urllib.request.urlopen(url, timeout=10) as response:
-                body = json.load(response)
-        except urllib.error.HTTPError as exc:
-            raise PrometheusError(f"{path} {params}: HTTP {exc.code}: {exc.read().decode(errors='replace')}") from None
+        body = get_json(self.url, path, params, error=PrometheusError)
         if body.get("status") != "success":
             raise PrometheusError(f"{path} {params}: {body}")
         data: dict[str, Any] = body["data"]

@@ -147,11 +147,19 @@ class StreamWorker:
         ]
 
     def start(self) -> None:
-        """Launch the worker (tied to this process: it dies with us)."""
+        """Launch the worker (tied to this process: it dies with us).
+
+        In a session of its own, like the broker: a Ctrl-C at the terminal reaches only us, and we
+        stop the worker in our own order (the demo stops Prometheus before it, so no alert sees it go).
+        """
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
-                _tied_to_parent(self.command()), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+                _tied_to_parent(self.command()),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
 
     def kill(self) -> None:

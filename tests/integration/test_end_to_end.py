@@ -20,9 +20,9 @@ from pathlib import Path
 
 import yaml
 
-from netdown.dashboards.config import CONFIG
+from netdown.dashboards.config import CONFIG, scaled
 from netdown.dashboards.dashboards import all_queries
-from netdown.dashboards.rules import render_alerting_rules, render_recording_rules
+from netdown.dashboards.rules import write_rule_files
 from netdown.devstack.kafka import KafkaBroker
 from netdown.devstack.prometheus import Prometheus
 from netdown.devstack.stream_worker import StreamWorker, create_topics, produce
@@ -32,24 +32,11 @@ PARTITIONS = 3
 FLAGS = ("--window=30", "--settle=2", "--stuck-after=20", "--lateness=1", "--stale-after=3600", f"--metric-apps={APP}")
 # The spike alert with every duration 180 times shorter (15 min -> 5 s, 30 min -> 10 s, 3 h -> 60 s),
 # `for` of 1 s, and a volume guard for a test-sized fleet; factor and structure as shipped.
-_SPIKE_DURATIONS = {
-    field.name: getattr(CONFIG.spike, field.name) / 180
-    for field in dataclasses.fields(CONFIG.spike)
-    if isinstance(getattr(CONFIG.spike, field.name), timedelta)
-}
 TEST_RULES = dataclasses.replace(
     CONFIG,
-    spike=dataclasses.replace(CONFIG.spike, **{**_SPIKE_DURATIONS, "for_": timedelta(seconds=1), "min_episodes": 5}),
+    spike=dataclasses.replace(scaled(CONFIG.spike, 180), for_=timedelta(seconds=1), min_episodes=5),
 )
 SERIES = re.compile(r"\b(?:netdown[:_][A-Za-z0-9_:]*|[a-z_]+:netdown[A-Za-z0-9_:]*)\b")
-
-
-def _rule_files(directory: Path) -> list[Path]:
-    directory.mkdir(parents=True, exist_ok=True)
-    recording, alerting = directory / "netdown.rules.yml", directory / "netdown.alerts.yml"
-    recording.write_text(render_recording_rules(TEST_RULES))
-    alerting.write_text(render_alerting_rules(TEST_RULES))
-    return [recording, alerting]
 
 
 def _wait(condition: Callable[[], object], timeout: float, what: str) -> None:
@@ -85,7 +72,7 @@ def test_fleet_to_dashboards_and_alerts(kafka: KafkaBroker, topic_name: str, tmp
         kafka.bootstrap, tmp_path / "worker", topic_name, partitions=PARTITIONS, extra_args=FLAGS
     )
     create_topics(kafka.bootstrap, [worker.events_topic], PARTITIONS)
-    rule_files = _rule_files(tmp_path / "rules")
+    rule_files = write_rule_files(tmp_path / "rules", TEST_RULES)
     with (
         worker,
         Prometheus(

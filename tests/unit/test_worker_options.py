@@ -9,6 +9,7 @@ import pytest
 from netdown.stream import worker
 from netdown.stream.cli import build_parser
 from netdown.stream.detector import DetectorParams
+from netdown.stream.settings import detector_flags
 
 
 def _options(*argv: str) -> worker.WorkerOptions:
@@ -45,3 +46,8 @@ def test_a_bad_value_is_refused_before_anything_starts(flag: str, capsys: pytest
     with pytest.raises(SystemExit):
         _options(flag)
     assert flag.split("=", maxsplit=1)[0] in capsys.readouterr().err
+
+
+def test_detector_flags_give_back_the_parameters_they_were_made_from() -> None:
+    params = DetectorParams(window_ms=12_345, settle_ms=2_500, stuck_ms=30_000, lateness_ms=4_001, stale_ms=86_400_000)
+    assert _options(*detector_flags(params)).params == params

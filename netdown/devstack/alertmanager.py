@@ -1,0 +1,92 @@
+"""A real Alertmanager (Debian's ``prometheus-alertmanager`` package) for the demo.
+
+It runs the shipped routing configuration (``deploy/alertmanager/alertmanager.yml``: ``page`` and
+``ticket`` receivers by severity) on a free port with a data folder of its own, clustering off (a
+single local instance must not gossip on 9094). Readiness is its ``/-/ready`` endpoint.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, Self
+
+from netdown.devstack.http_service import ServiceError, get_json, start_service
+from netdown.devstack.kafka import free_port, terminate
+
+__all__ = ["SHIPPED_CONFIG", "Alertmanager", "AlertmanagerError"]
+
+# The example configuration operators start from; the demo runs exactly this routing.
+SHIPPED_CONFIG: Final = Path(__file__).resolve().parents[2] / "deploy" / "alertmanager" / "alertmanager.yml"
+
+
+class AlertmanagerError(ServiceError):
+    """Alertmanager could not be started or answered with an error."""
+
+
+@dataclass
+class Alertmanager:
+    """One Alertmanager on 127.0.0.1 with ``config_file``, its silences and notification log under ``data_dir``."""
+
+    data_dir: Path
+    config_file: Path = SHIPPED_CONFIG
+    port: int = 0
+    _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir).absolute()
+        self.port = self.port or free_port()
+
+    @property
+    def url(self) -> str:
+        """Base URL of the API and UI."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def address(self) -> str:
+        """``host:port``, as Prometheus's ``alerting`` section names its Alertmanagers."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        """Process id of the Alertmanager started by this object, while it runs."""
+        return self._process.pid if self._process and self._process.poll() is None else None
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start Alertmanager (tied to this process) and return once ``/-/ready`` answers 200."""
+        binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+        if binary is None:
+            raise AlertmanagerError("`prometheus-alertmanager` is not on PATH: `make setup` installs Debian's package")
+        command = [
+            binary,
+            f"--config.file={Path(self.config_file).absolute()}",
+            f"--storage.path={self.data_dir / 'data'}",
+            f"--web.listen-address={self.address}",
+            "--cluster.listen-address=",
+        ]
+        self._process = start_service(
+            command,
+            base_url=self.url,
+            log_path=self.data_dir / "alertmanager.log",
+            timeout=timeout,
+            error=AlertmanagerError,
+        )
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after 30 s."""
+        process, self._process = self._process, None
+        if process is not None:
+            terminate(process, 30)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """The alerts Alertmanager holds (API v2): labels, ``status.state`` (active, suppressed), receivers."""
+        return list(get_json(self.url, "/api/v2/alerts", error=AlertmanagerError))
