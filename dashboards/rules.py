@@ -315,8 +315,11 @@ def _stalled(config: Config, e: _Exprs, alert: _AlertFactory) -> Alert:
         f"(\n    {e.fleet('max_over_time', 'netdown_devices_active', stalled.active_lookback)} > 0\n"
         f"  or on ()\n    {e.fleet('increase', 'netdown_events_total', stalled.active_lookback)} > 0\n)"
     )
+    # "No event processed": the counters are flat over the window, or, with no rate, there is no counter
+    # at all although a worker is up (restarted, stuck before its partitions came back). A counter that
+    # has just appeared (the pipeline's first events) has no rate yet either, but events are flowing.
     idle = (
-        f"(\n    ({e.fleet('rate', 'netdown_events_total', stalled.idle_window)} or on () vector(0)) == 0\n"
+        f"(\n    ({throughput} or on () (vector(0) and on () absent({e.sel('netdown_events_total')}))) == 0\n"
         f"  and on ()\n{_indent(was_active, 4)}\n)"
     )
     lagging = (
