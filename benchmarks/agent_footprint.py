@@ -12,41 +12,76 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import os
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
-from kafka.admin import KafkaAdminClient, NewTopic
-
+from benchmarks.proc import cpu_seconds, memory_kib
 from netdown.agent.envelope import DeviceFacts
-from netdown.agent.publisher import Publisher, kafka_producer
+from netdown.agent.publisher import Producer, Publisher, kafka_producer
 from netdown.agent.runtime import Agent
 from netdown.agent.sources.base import Observation
 from netdown.agent.spool import Spool
 from netdown.devstack.kafka import KafkaBroker
+from netdown.devstack.stream_worker import create_topics
 
-TOPIC = "netdown.events.v1"
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+__all__ = [
+    "PROBE",
+    "TOPIC",
+    "Idle",
+    "Throughput",
+    "create_topic",
+    "measure_idle",
+    "measure_throughput",
+    "running_agent",
+]
+
+TOPIC: Final = "netdown.events.v1"
+PARTITIONS: Final = 6
+# A probe's body as the agent's probe source reports it: the observation the throughput runs repeat.
+PROBE: Final[dict[str, Any]] = {
+    "target": "10.0.0.1:443",
+    "kind": "tcp",
+    "ok": True,
+    "latency_ms": 12.5,
+    "interface": "en0",
+}
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+@dataclass(frozen=True)
+class Idle:
+    """A running agent with nothing to report: CPU as % of one core, resident memory now and at its peak."""
+
+    idle_cpu_percent_of_one_core: float
+    rss_mib: float
+    peak_rss_mib: float
+    idle_seconds: float
 
 
-def _memory_kib(pid: int) -> dict[str, int]:
-    status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
-    return {key: int(status[key].split()[0]) for key in ("VmRSS", "VmHWM")}
+@dataclass(frozen=True)
+class Throughput:
+    """Events/s the agent's path accepts into its spool, and events/s Kafka acknowledges."""
+
+    events: int
+    accepted_per_s: float
+    delivered_per_s: float
 
 
-def measure_idle(bootstrap: str, work: Path, seconds: float) -> dict[str, Any]:
+def create_topic(bootstrap: str) -> None:
+    """The events topic the agent publishes to (the broker does not create topics on first use)."""
+    create_topics(bootstrap, [TOPIC], PARTITIONS)
+
+
+def measure_idle(bootstrap: str, work: Path, seconds: float) -> Idle:
     """CPU and memory of a running agent with probes on and nothing else happening."""
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
@@ -73,47 +108,63 @@ interval_s = 30.0
     )
     try:
         time.sleep(10)  # start-up, first heartbeat, first probe round
-        cpu_before, started = _cpu_seconds(agent.pid), time.monotonic()
+        cpu_before, started = cpu_seconds(agent.pid), time.monotonic()
         time.sleep(seconds)
-        cpu_used, elapsed = _cpu_seconds(agent.pid) - cpu_before, time.monotonic() - started
-        memory = _memory_kib(agent.pid)
+        cpu_used, elapsed = cpu_seconds(agent.pid) - cpu_before, time.monotonic() - started
+        memory = memory_kib(agent.pid)
     finally:
         agent.terminate()
         agent.wait(30)
         listener.close()
-    return {
-        "idle_cpu_percent_of_one_core": round(100 * cpu_used / elapsed, 3),
-        "rss_mib": round(memory["VmRSS"] / 1024, 1),
-        "peak_rss_mib": round(memory["VmHWM"] / 1024, 1),
-        "idle_seconds": round(elapsed, 1),
-    }
+    return Idle(
+        idle_cpu_percent_of_one_core=round(100 * cpu_used / elapsed, 3),
+        rss_mib=round(memory["VmRSS"] / 1024, 1),
+        peak_rss_mib=round(memory["VmHWM"] / 1024, 1),
+        idle_seconds=round(elapsed, 1),
+    )
 
 
-def measure_throughput(bootstrap: str, work: Path, events: int) -> dict[str, Any]:
-    """Events/s into the spool and events/s acknowledged by Kafka, through the agent's real path."""
+@contextlib.contextmanager
+def running_agent(
+    bootstrap: str,
+    spool_dir: Path,
+    topic: str = TOPIC,
+    wrap: Callable[[Producer], Producer] = lambda producer: producer,
+) -> Iterator[tuple[Agent, Publisher]]:
+    """The agent's own path (stamp -> spool -> kafka-python publisher), its publisher thread delivering.
+
+    ``wrap`` may stand between the publisher and its producer (to time the sends); on exit the
+    publisher stops and the spool closes, delivered or not.
+    """
     facts = DeviceFacts(device_id="linux-benchmark-001", boot_id="b", platform="linux", os_version="12", os_build="")
-    spool = Spool(work / "spool", max_bytes=1 << 30, segment_bytes=4 << 20)
-    publisher = Publisher(spool, TOPIC, facts.device_id.encode(), lambda: kafka_producer(bootstrap, {}))
-    agent = Agent.create(facts, spool, publisher, sources=[])
-    body = {"target": "10.0.0.1:443", "kind": "tcp", "ok": True, "latency_ms": 12.5, "interface": "en0"}
+    spool = Spool(spool_dir, max_bytes=1 << 30, segment_bytes=4 << 20)
+    publisher = Publisher(spool, topic, facts.device_id.encode(), lambda: wrap(kafka_producer(bootstrap, {})))
     stop = threading.Event()
-    delivering = threading.Thread(target=publisher.run, args=(stop,))
-    started = time.perf_counter()
+    delivering = threading.Thread(target=publisher.run, args=(stop,), name="publisher")
     delivering.start()
-    for index in range(events):
-        agent.accept(Observation(type="probe", ts_ms=1_732_540_800_000 + index, body=body))
-    accepted_s = time.perf_counter() - started
-    while publisher.sent < events:
-        time.sleep(0.01)
-    delivered_s = time.perf_counter() - started
-    stop.set()
-    delivering.join()
-    spool.close()
-    return {
-        "events": events,
-        "accepted_per_s": round(events / accepted_s),
-        "delivered_per_s": round(events / delivered_s),
-    }
+    try:
+        yield Agent.create(facts, spool, publisher, sources=[]), publisher
+    finally:
+        stop.set()
+        delivering.join()
+        spool.close()
+
+
+def measure_throughput(bootstrap: str, work: Path, events: int) -> Throughput:
+    """Events/s into the spool and events/s acknowledged by Kafka, through the agent's real path."""
+    with running_agent(bootstrap, work / "spool") as (agent, publisher):
+        started = time.perf_counter()
+        for index in range(events):
+            agent.accept(Observation(type="probe", ts_ms=1_732_540_800_000 + index, body=PROBE))
+        accepted_s = time.perf_counter() - started
+        while publisher.sent < events:
+            time.sleep(0.01)
+        delivered_s = time.perf_counter() - started
+    return Throughput(
+        events=events,
+        accepted_per_s=round(events / accepted_s),
+        delivered_per_s=round(events / delivered_s),
+    )
 
 
 def main() -> None:
@@ -124,12 +175,10 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, KafkaBroker(data_dir=Path(tmp) / "kafka") as broker:
-        admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
-        admin.create_topics([NewTopic(TOPIC, num_partitions=6, replication_factor=1)])
-        admin.close()
+        create_topic(broker.bootstrap)
         idle = measure_idle(broker.bootstrap, Path(tmp), args.idle_seconds)
         throughput = measure_throughput(broker.bootstrap, Path(tmp), args.events)
-    figures = {**idle, **throughput}
+    figures = {**asdict(idle), **asdict(throughput)}
     print("| figure | value |\n| --- | ---: |")
     for key, value in figures.items():
         print(f"| {key} | {value} |")
