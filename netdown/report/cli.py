@@ -11,6 +11,7 @@ option is wrong (one line on stderr says which), 1 when the output cannot be wri
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -44,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     release = commands.add_parser(
         "releases",
         help="incidence per release and build, with intervals; which release is worse than the rest",
-        description=releases.__doc__,
+        description=_plain(releases.__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     release.add_argument(
@@ -71,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     suspect = commands.add_parser(
         "suspects",
         help="which device facts go with being affected: lift with intervals, ranked",
-        description=suspects.__doc__,
+        description=_plain(suspects.__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     suspect.add_argument(
@@ -259,3 +260,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except cli_io.OutputClosed:
         return cli_io.EXIT_OUTPUT_FAILED
     return cli_io.EXIT_OK
+
+
+def _plain(docstring: str | None) -> str | None:
+    """A module docstring as ``--help`` text: reST roles and double backticks read as plain backticks."""
+    return None if docstring is None else re.sub(r"(?::\w+:)?``?([^`]+)``?", r"`\1`", docstring).replace("**", "")
