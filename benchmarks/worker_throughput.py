@@ -3,8 +3,9 @@
 The fleet (:func:`netdown.stream.testing.fleet`) is produced to the events topic first, then one worker
 is started and timed from its first processed event to its last, as read from its own ``/metrics``
 (``netdown_events_total``). That is the catch-up rate after an outage, the worst case a worker meets:
-every message is decoded, run through the detector, written to the table's changelog, and incidents
-and metrics follow.
+every message is decoded and run through the detector, each device's record is written to the table's
+changelog once per batch, and incidents, device facts and metrics follow. The rate depends on how
+many events each device has in a batch (a smaller fleet has more): ``--devices`` sets it.
 
 Run ``python -m benchmarks.worker_throughput [--events N] [--devices D] [--partitions P]
 [--bootstrap HOST:PORT] [--json OUT]``. Without ``--bootstrap`` a broker is

@@ -371,11 +371,12 @@ PIPELINE: Final = Dashboard(
             Target(f"count({metric('up')})", "scraped"),
         ),
         timeseries(
-            "Faust latency p99",
-            "ms",
-            "Faust's own sensor: offset commit latency and per-event processing time, 99th percentile.",
-            Target(quantile(0.99, "faust_consumer_commit_latency"), "commit"),
-            Target(quantile(0.99, "faust_events_runtime_latency"), "event runtime"),
+            "Processing latency p99",
+            "s",
+            "Time the workers take to handle one batch of events (decode, detect, publish, store) and to "
+            "commit offsets (Faust's sensor), 99th percentile.",
+            Target(quantile(0.99, "netdown_batch_duration_seconds"), "batch"),
+            Target(f"{quantile(0.99, 'faust_consumer_commit_latency')} / 1000", "offset commit"),
         ),
     ),
 )

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import bisect
 import enum
+import hashlib
 from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias
 
@@ -182,7 +183,11 @@ class _SeqGap(msgspec.Struct, array_like=True, gc=False):
 
 
 class DeviceState(msgspec.Struct, kw_only=True):
-    """Everything the detector knows about one device. Mutated in place by step, tick and flush."""
+    """Everything the detector knows about one device. Mutated in place by step, tick and flush.
+
+    Besides what detection needs, it keeps the little history the device-facts record reports
+    (:mod:`netdown.stream.devices`): when the device was first seen, its episodes opened and stuck.
+    """
 
     device_id: str
     boot_id: str | None = None
@@ -199,12 +204,16 @@ class DeviceState(msgspec.Struct, kw_only=True):
     max_seq: int | None = None
     seq_gaps: list[_SeqGap] = msgspec.field(default_factory=list)
     buffer: list[_Pending] = msgspec.field(default_factory=list)
-    seen: dict[str, int] = msgspec.field(default_factory=dict)  # event_id -> ts_ms, for ids within L
+    seen: dict[int, int] = msgspec.field(default_factory=dict)  # event_id digest (_id_key) -> ts_ms, ids within L
     seen_prune_at: int = 64
     next_prune_ms: int = 0  # pruning is amortised: at most once per L of event time
     system_paths: list[_SystemPath] = msgspec.field(default_factory=list)
     probes: list[_Probe] = msgspec.field(default_factory=list)
     apps: dict[str, _AppState] = msgspec.field(default_factory=dict)
+    first_seen_ms: int | None = None  # earliest event time applied
+    episodes: int = 0  # episodes opened
+    stuck_closed: int = 0  # episodes that closed stuck
+    last_episode_ms: int | None = None  # opening time of the latest episode
 
 
 def new_device(device_id: str) -> DeviceState:
@@ -221,7 +230,8 @@ def step(state: DeviceState, event: wire.Event, now_ms: int, params: DetectorPar
         state.max_seq = event.seq  # the common case, without a call
     else:
         _note_seq(state, event.seq, now_ms)
-    if event.event_id in state.seen:
+    id_key = _id_key(event.event_id)
+    if id_key in state.seen:
         out.append(EventDropped(reason="duplicate", event_id=event.event_id))
         return out
     state.last_seen_arrival_ms = now_ms
@@ -230,7 +240,7 @@ def step(state: DeviceState, event: wire.Event, now_ms: int, params: DetectorPar
     ) or event.boot_id in state.past_boots:
         out.append(EventDropped(reason="late", event_id=event.event_id))
         return out
-    state.seen[event.event_id] = event.ts_ms
+    state.seen[id_key] = event.ts_ms
     if state.max_ts_ms is None or event.ts_ms > state.max_ts_ms:
         state.max_ts_ms = event.ts_ms
     if not state.buffer and state.last_applied_seq is not None and event.seq == state.last_applied_seq + 1:
@@ -272,6 +282,17 @@ def flush(state: DeviceState, params: DetectorParams) -> list[Transition]:
         _settle_transients(state, state.frontier_ms, params, out, everything=True)
     _finalise_gaps(state, 0, params, out, everything=True)
     return out
+
+
+def _id_key(event_id: str) -> int:
+    """The duplicate check's key for an event_id: a stable 64-bit digest instead of the string.
+
+    Stored in every device record and its changelog, a 36-character UUID costs ~38 bytes and a
+    string object per id; the digest costs 9 bytes (the ids were two thirds of a record's bytes).
+    Two ids within one device's window of L sharing a digest (a duplicate wrongly dropped) has a
+    probability of about n^2 / 2^65 for n ids: nil.
+    """
+    return int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=8).digest(), "big")
 
 
 def is_affected(state: DeviceState) -> bool:
@@ -391,6 +412,8 @@ def _apply(state: DeviceState, event: wire.Event, params: DetectorParams, out: l
         _reboot(state, event, params, out)
     if state.frontier_ms is None or ts > state.frontier_ms:
         state.frontier_ms = ts
+    if state.first_seen_ms is None or ts < state.first_seen_ms:
+        state.first_seen_ms = ts
     state.last_applied_seq = event.seq
     state.platform, state.os_version, state.os_build = event.platform, event.os_version, event.os_build
     _observe(state, event, params, out)
@@ -506,6 +529,9 @@ def _open(
     if app_state.last_recovery_ms is not None and app_state.last_recovery_ms > ts:
         return
     app_state.episode = _Episode(opened_ms=ts, evidence=evidence)
+    state.episodes += 1
+    if state.last_episode_ms is None or ts > state.last_episode_ms:
+        state.last_episode_ms = ts
     out.append(IncidentChanged(change="opened", incident=_incident(state, app, app_state.episode)))
 
 
@@ -574,6 +600,8 @@ def _close(
     assert episode is not None
     app_state.episode = None
     episode.stuck = episode.stuck or ts - episode.opened_ms > params.stuck_ms
+    if episode.stuck:
+        state.stuck_closed += 1
     incident = msgspec.structs.replace(_incident(state, app, episode), closed_ms=ts, close_reason=reason)
     out.append(IncidentChanged(change="closed", incident=incident))
 
@@ -602,7 +630,7 @@ def _prune(state: DeviceState, params: DetectorParams) -> None:
     late = frontier - params.lateness_ms
     if len(state.seen) > state.seen_prune_at:
         # Amortised: prune when the set has doubled since the last prune, not on every event.
-        state.seen = {event_id: ts for event_id, ts in state.seen.items() if ts >= late}
+        state.seen = {id_key: ts for id_key, ts in state.seen.items() if ts >= late}
         state.seen_prune_at = max(_SEEN_PRUNE_MIN, 2 * len(state.seen))
     idle = [
         name

@@ -23,6 +23,7 @@ from netdown.stream.detector import (
     new_device,
     step,
 )
+from netdown.stream.devices import DeviceFacts, device_facts
 from netdown.stream.incident import Incident
 
 __all__ = ["OfflineRun"]
@@ -75,6 +76,11 @@ class OfflineRun:
     def final_incidents(self) -> list[Incident]:
         """Each episode's latest record, in opening order."""
         return sorted(self.incidents.values(), key=lambda i: (i.opened_ms, i.device_id, i.app))
+
+    def final_device_facts(self) -> list[DeviceFacts]:
+        """Each device's facts as the input left them, by ``device_id``."""
+        facts = (device_facts(state) for _, state in sorted(self.devices.items()))
+        return [device for device in facts if device is not None]
 
     def _tally(self, transitions: list[Transition]) -> None:
         for transition in transitions:

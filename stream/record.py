@@ -88,6 +88,9 @@ class DeviceRecord(msgspec.Struct, kw_only=True):
     last_arrival_ms: int = 0  # wall clock when its last event was processed: `devices_active`
     detector: DeviceState
     counters: Counters = msgspec.field(default_factory=Counters)
+    # `last_seen_ms` of the device-facts record last published, None before the first: what
+    # netdown.stream.devices.should_publish compares with
+    facts_published_seen_ms: int | None = None
 
 
 def new_record(device_id: str, partition: int) -> DeviceRecord:

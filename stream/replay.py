@@ -4,8 +4,10 @@ Reads NDJSON wire events (one per line, in arrival order) from --input, `-` for 
 detector as the worker, and writes each episode's final record as NDJSON to stdout when the input
 ends. A summary goes to stderr: lines read, events accepted by type, duplicates and late events
 dropped, rejected lines by reason (with the first line of each), failure signals by class, episodes
-by outcome, and events lost to sequence gaps. Bad lines are counted, never fatal: the exit status is
-0 whenever the input could be read, 2 when it cannot, 1 when the output cannot be written.
+by outcome, and events lost to sequence gaps. With --devices-out, each device's final facts (the
+records the worker publishes to the compacted devices topic) are written to a file as NDJSON. Bad
+lines are counted, never fatal: the exit status is 0 whenever the input could be read, 2 when it
+cannot, 1 when an output cannot be written.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import IO, BinaryIO, Final
+from typing import IO, BinaryIO, Final, NamedTuple
 
 import msgspec
 
 from netdown import cli_io, wire
 from netdown.stream.detector import DetectorParams, SignalClass
+from netdown.stream.devices import DeviceFacts, encode_device_facts
 from netdown.stream.incident import Incident, encode_incident
 from netdown.stream.offline import OfflineRun
 from netdown.stream.settings import add_detector_arguments, detector_params
@@ -94,15 +97,21 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="also write the summary to FILE as JSON",
     )
+    parser.add_argument(
+        "--devices-out",
+        type=Path,
+        metavar="FILE",
+        help="also write each device's final facts (the devices topic's records) to FILE as NDJSON",
+    )
     add_detector_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Replay ``args.input``; incidents to stdout, summary to stderr (and ``--summary-json``)."""
+    """Replay ``args.input``; incidents to stdout, summary to stderr (and ``--summary-json``, ``--devices-out``)."""
     name = cli_io.input_name(args.input)
     try:
         with cli_io.open_input(args.input) as stream:
-            incidents, summary = _replay(stream, detector_params(args), name)
+            replayed = _replay(stream, detector_params(args), name)
     except OSError as exc:  # only the input is touched above: nothing is written until it is all read
         print(f"{_PROG}: cannot read {name}: {cli_io.os_reason(exc)}", file=sys.stderr)
         return cli_io.EXIT_INPUT_UNREADABLE
@@ -112,18 +121,25 @@ def run(args: argparse.Namespace) -> int:
         failed=f"{_PROG}: cannot write the incidents",
     )
     try:
-        out.write(_ndjson(incidents))  # one buffer, one write
+        out.write(_ndjson(replayed.incidents))  # one buffer, one write
         out.flush()
     except cli_io.OutputClosed:
         return cli_io.EXIT_OUTPUT_FAILED
-    return cli_io.report_summary(_PROG, format_summary(summary), summary, args.summary_json)
+    code = cli_io.report_summary(_PROG, format_summary(replayed.summary), replayed.summary, args.summary_json)
+    if args.devices_out is not None:
+        try:
+            args.devices_out.write_bytes(b"".join(encode_device_facts(facts) + b"\n" for facts in replayed.devices))
+        except OSError as exc:
+            print(f"{_PROG}: cannot write {args.devices_out}: {cli_io.os_reason(exc)}", file=sys.stderr)
+            return cli_io.EXIT_OUTPUT_FAILED
+    return code
 
 
 def replay_stream(stream: BinaryIO, out: IO[bytes], params: DetectorParams, name: str = "") -> ReplaySummary:
     """The whole replay of one binary stream, incidents written to ``out``: what ``run`` does, minus the terminal."""
-    incidents, summary = _replay(stream, params, name)
-    out.write(_ndjson(incidents))
-    return summary
+    replayed = _replay(stream, params, name)
+    out.write(_ndjson(replayed.incidents))
+    return replayed.summary
 
 
 def read_lines(stream: BinaryIO) -> Iterator[bytes | wire.Rejection]:
@@ -172,13 +188,21 @@ class _Intake:
             self.first[rejection.reason] = FirstRejection(line=number, detail=detail, field=rejection.field)
 
 
-def _replay(stream: BinaryIO, params: DetectorParams, name: str) -> tuple[list[Incident], ReplaySummary]:
-    """Feed every line of ``stream`` to a fresh offline run; its final incidents and the summary."""
+class _Replayed(NamedTuple):
+    """What a replay found: each episode's final record, each device's final facts, the summary."""
+
+    incidents: list[Incident]
+    devices: list[DeviceFacts]
+    summary: ReplaySummary
+
+
+def _replay(stream: BinaryIO, params: DetectorParams, name: str) -> _Replayed:
+    """Feed every line of ``stream`` to a fresh offline run; its final incidents and device facts, the summary."""
     offline = OfflineRun(params)
     intake = _feed(read_lines(stream), offline)
     offline.finish()
     incidents = offline.final_incidents()
-    return incidents, _summarise(name, intake, offline, incidents)
+    return _Replayed(incidents, offline.final_device_facts(), _summarise(name, intake, offline, incidents))
 
 
 def _feed(lines: Iterable[bytes | wire.Rejection], offline: OfflineRun) -> _Intake:

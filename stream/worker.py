@@ -1,5 +1,6 @@
 """Run the Faust worker: consume wire events, keep each device's state in a changelogged table, publish
-incidents, forward rejected messages to the dead-letter topic, and serve Prometheus metrics at /metrics.
+incidents and each device's latest facts (a compacted topic), forward rejected messages to the
+dead-letter topic, and serve Prometheus metrics at /metrics.
 
 Every option is a flag with an environment fallback (NETDOWN_<FLAG>). Topics are created with the
 configured partitions if missing. Start as many workers with the same --app-id as there are
@@ -19,18 +20,21 @@ from typing import Any, Final, cast
 
 import faust
 from aiohttp.web import Response
-from faust.sensors.prometheus import PrometheusMonitor
+from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP, Message
 from prometheus_client import CONTENT_TYPE_LATEST
 
 import netdown
+from netdown import wire
+from netdown.stream.batching import BatchingTransport
 from netdown.stream.detector import DetectorParams
+from netdown.stream.devices import DEVICES_TOPIC, encode_device_facts
 from netdown.stream.dlq import INTERNAL_ERROR, Rejected, dlq_headers
 from netdown.stream.fleet import FleetView
 from netdown.stream.incident import encode_incident
 from netdown.stream.labels import Labeler
-from netdown.stream.metrics import WorkerMetrics
-from netdown.stream.processing import Context, Outcome, apply_event, apply_tick, due_ms, parse
+from netdown.stream.metrics import WorkerMetrics, WorkerMonitor
+from netdown.stream.processing import Context, Outcome, apply_each, apply_events, apply_tick, due_ms, parse
 from netdown.stream.record import decode_record, encode_record
 from netdown.stream.settings import add_detector_arguments, detector_params, env_default
 
@@ -53,6 +57,8 @@ class WorkerOptions:
     events_topic: str
     incidents_topic: str
     dlq_topic: str
+    devices_topic: str
+    batch_max: int
     partitions: int
     replication_factor: int
     web_host: str
@@ -72,6 +78,8 @@ class WorkerOptions:
             events_topic=args.events_topic,
             incidents_topic=args.incidents_topic,
             dlq_topic=args.dlq_topic,
+            devices_topic=args.devices_topic,
+            batch_max=args.batch_max,
             partitions=args.partitions,
             replication_factor=args.replication_factor,
             web_host=args.web_host,
@@ -99,6 +107,18 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     option("events-topic", "netdown.events.v1", "topic of wire events, keyed by device_id")
     option("incidents-topic", "netdown.incidents.v1", "topic the incident records are written to")
     option("dlq-topic", "netdown.events.dlq", "topic rejected messages are forwarded to, with their reason")
+    option(
+        "devices-topic",
+        DEVICES_TOPIC,
+        "compacted topic each device's latest facts are published to, keyed by device_id",
+    )
+    option(
+        "batch-max",
+        "20000",
+        "most messages handed to the pipeline at once: a batch reads and stores each device's record once, "
+        "and a rebalance waits for the batch in hand (catching up, 20000 take under a second)",
+        type=_positive_int,
+    )
     option(
         "partitions",
         "12",
@@ -148,9 +168,10 @@ class PartitionCountError(RuntimeError):
 class Pipeline:
     """The effects around the pure decisions of :mod:`netdown.stream.processing`: table, topics, metrics.
 
-    Order matters for exactly-once effects under at-least-once delivery. An outcome's incident records
-    are delivered before the device record that says they happened is written, so a crash can repeat
-    an incident record (same key, same bytes: idempotent) but never lose one. The agent and the tick
+    Order matters for exactly-once effects under at-least-once delivery. A batch's incident and
+    device-facts records are delivered before the device records that say they happened are written,
+    so a crash can repeat them (same key, same bytes: idempotent) but never lose one; the batch's
+    offsets are committed only after that (see :mod:`netdown.stream.batching`). Batches and the tick
     timer share one lock, so a device's record is never read by one and written by the other meanwhile.
     """
 
@@ -160,16 +181,14 @@ class Pipeline:
         *,
         options: WorkerOptions,
         table: faust.Table[bytes, bytes],
-        incidents: faust.TopicT,
-        dlq: faust.TopicT,
+        outputs: Sequence[faust.TopicT],
         view: FleetView,
         metrics: WorkerMetrics,
     ) -> None:
         self.app = app
         self.options = options
         self.table = table
-        self.incidents = incidents
-        self.dlq = dlq
+        self.outputs = outputs
         self.view = view
         self.metrics = metrics
         self.context = Context(params=options.params, labeler=Labeler(apps=options.metric_apps))
@@ -177,35 +196,34 @@ class Pipeline:
         self.active: set[int] = set()
         # Devices whose buffered events or sequence gaps fall due by processing time: key -> (due ms, partition).
         self.pending: dict[bytes, tuple[int, int]] = {}
+        self._declared = False
 
-    async def on_message(self, message: Message) -> None:
-        """One message of the events topic: an event applied to its device, or a rejection forwarded."""
+    async def on_batch(self, messages: Sequence[Message]) -> None:
+        """Messages of the events topic: each device's events applied to its record, rejections forwarded."""
+        started = time.perf_counter()
+        self.metrics.received.inc(len(messages))
         async with self.lock:
+            await self._declare_outputs()
             now_ms = time.time_ns() // 1_000_000
-            key = message.key
-            try:
-                parsed = parse(key, message.value)
-                outcome = (
-                    None
-                    if isinstance(parsed, Rejected) or key is None
-                    else apply_event(
-                        self.table.data.get(key),
-                        parsed,
-                        partition=message.partition,
-                        offset=message.offset,
-                        now_ms=now_ms,
-                        context=self.context,
-                    )
-                )
-            except Exception as exc:  # any input, however broken, must not stop the worker
-                logger.exception("internal error on %s[%d]@%d", message.topic, message.partition, message.offset)
-                parsed = Rejected(INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
-            if isinstance(parsed, Rejected):
-                await self._reject(message, parsed)
-                return
-            self.metrics.event_lag.observe(max(now_ms - parsed.ts_ms, 0) / 1000)
-            if outcome is not None and key is not None:
-                await self._carry_out(key, outcome)
+            by_device: dict[bytes, list[tuple[wire.Event, Message]]] = {}
+            lags: list[int] = []
+            for message in messages:
+                parsed = _parse(message)
+                if isinstance(parsed, Rejected):
+                    await self._reject(message, parsed)
+                else:  # keyed by its device_id (parse checked), so one device's events group here
+                    by_device.setdefault(parsed.device_id.encode(), []).append((parsed, message))
+                    lags.append(now_ms - parsed.ts_ms)
+            outcomes = []
+            for key, items in by_device.items():
+                outcome = await self._apply(key, items, now_ms)
+                if outcome is not None:
+                    outcomes.append((key, outcome))
+            await self._carry_out(outcomes)
+        observe_lag = self.metrics.event_lag.observe
+        for lag_ms in lags:
+            observe_lag(max(lag_ms, 0) / 1000)
+        self.metrics.batch_duration.observe(time.perf_counter() - started)
 
     async def tick(self) -> None:
         """Let processing time release the buffered events and settle the gaps that fell due."""
@@ -214,17 +232,19 @@ class Pipeline:
         now_ms = time.time_ns() // 1_000_000
         async with self.lock:
             due = [key for key, (when, _) in self.pending.items() if when <= now_ms]
+            outcomes = []
             for key in due:
                 _, partition = self.pending.pop(key)
                 stored = self.table.data.get(key)
                 if stored is None or partition not in self.active:
                     continue
                 try:
-                    outcome = apply_tick(stored, now_ms=now_ms, context=self.context)
+                    outcomes.append((key, apply_tick(stored, now_ms=now_ms, context=self.context)))
                 except Exception:
                     logger.exception("internal error ticking device %r", key)
-                    continue
-                await self._carry_out(key, outcome)
+            if outcomes:
+                await self._declare_outputs()
+                await self._carry_out(outcomes)
 
     async def on_recovered(self) -> None:
         """After a rebalance's table recovery: rebuild the fleet view and the pending set from the table."""
@@ -267,28 +287,69 @@ class Pipeline:
             self.active -= lost
             self.view.retain(self.active)
 
-    async def declare_topics(self) -> None:
-        """Create the output topics if missing (the input topic and the changelog are Faust's to create)."""
-        await self.incidents.maybe_declare()
-        await self.dlq.maybe_declare()
+    async def _declare_outputs(self) -> None:
+        """Create the output topics if missing, before anything is written to them (the input topic and the
+        changelog are Faust's to create), and have the producer track their metadata.
 
-    async def _carry_out(self, key: bytes, outcome: Outcome) -> None:
-        record = outcome.record
+        aiokafka tracks a topic's metadata only if it was missing when first sent to. A producer that
+        has tracked none fetches every topic's metadata; a topic sent to then (the DLQ, say) is not
+        tracked, and drops out of the metadata at the next refresh, once another topic is tracked. Its
+        pending batch then never finds a leader: every flush, so every offset commit, waits forever.
+        """
+        if self._declared:
+            return
+        for topic in self.outputs:
+            await topic.maybe_declare()
+        producer = cast(aiokafka_driver.Producer, await self.app.maybe_start_producer())
+        client = producer._ensure_producer().client
+        for name in (*(topic.get_topic_name() for topic in self.outputs), self.table.changelog_topic_name):
+            await client.add_topic(name)
+        self._declared = True
+
+    async def _apply(self, key: bytes, items: list[tuple[wire.Event, Message]], now_ms: int) -> Outcome | None:
+        """One device's events of the batch applied to its record; an event the detector fails on is rejected."""
+        events = [(event, message.offset) for event, message in items]
+        partition = items[0][1].partition
+        stored = self.table.data.get(key)
+        try:
+            return apply_events(stored, events, partition=partition, now_ms=now_ms, context=self.context)
+        except Exception:
+            logger.exception("internal error on device %r: applying its events one at a time", key)
+        result = apply_each(stored, events, partition=partition, now_ms=now_ms, context=self.context)
+        for index, error in result.failures:
+            message = items[index][1]
+            logger.error(
+                "internal error on %s[%d]@%d", message.topic, message.partition, message.offset, exc_info=error
+            )
+            await self._reject(message, _internal_error(error))
+        return result.outcome
+
+    async def _carry_out(self, outcomes: Sequence[tuple[bytes, Outcome]]) -> None:
+        """Publish the outcomes' incidents and device facts, then store their records."""
         # Straight to the producer: Faust's FutureMessage buffer and send sensors cost more than the detector.
         producer = await self.app.maybe_start_producer()
-        if outcome.incidents:
-            sent = [
-                await producer.send(
-                    self.options.incidents_topic, key, encode_incident(incident), record.partition, None, None
+        options = self.options
+        sent = []
+        for key, outcome in outcomes:
+            partition = outcome.record.partition
+            for incident in outcome.incidents:
+                sent.append(
+                    await producer.send(options.incidents_topic, key, encode_incident(incident), partition, None, None)
                 )
-                for incident in outcome.incidents
-            ]
-            await asyncio.gather(*sent)  # delivered before the record that says they happened
-        value = encode_record(record)
-        self.table.data[key] = value
-        await producer.send(self.table.changelog_topic_name, key, value, record.partition, None, None)
-        self.view.update(key, record, outcome.delta)
-        self._track(key, due_ms(record, self.options.params), record.partition)
+            if outcome.facts is not None:
+                # Kafka's default partitioner: the compacted topic may be partitioned otherwise than the events.
+                value = encode_device_facts(outcome.facts)
+                sent.append(await producer.send(options.devices_topic, key, value, None, None, None))
+        if sent:
+            await asyncio.gather(*sent)  # delivered before the records that say they happened
+        changelog = self.table.changelog_topic_name
+        for key, outcome in outcomes:
+            record = outcome.record
+            value = encode_record(record)
+            self.table.data[key] = value
+            await producer.send(changelog, key, value, record.partition, None, None)
+            self.view.update(key, record, outcome.delta)
+            self._track(key, due_ms(record, options.params), record.partition)
 
     def _track(self, key: bytes, due: int | None, partition: int) -> None:
         if due is None:
@@ -310,8 +371,22 @@ class Pipeline:
         await producer.send(self.options.dlq_topic, message.key, message.value, message.partition, None, headers)
 
 
+def _parse(message: Message) -> wire.Event | Rejected:
+    """The message's event, or why it is refused."""
+    try:
+        return parse(message.key, message.value)
+    except Exception as exc:  # any input, however broken, must not stop the worker
+        logger.exception("internal error on %s[%d]@%d", message.topic, message.partition, message.offset)
+        return _internal_error(exc)
+
+
+def _internal_error(error: Exception) -> Rejected:
+    """The rejection of a message the worker failed on: a bug to fix, the message kept to replay."""
+    return Rejected(INTERNAL_ERROR, f"{type(error).__name__}: {error}")
+
+
 def build_app(options: WorkerOptions) -> tuple[faust.App, Pipeline]:
-    """The Faust app with its topics, table, agent, timer, rebalance hooks and /metrics page."""
+    """The Faust app with its topics, table, batch consumer, timer, rebalance hooks and /metrics page."""
     app = faust.App(
         options.app_id,
         broker=options.broker,
@@ -332,13 +407,17 @@ def build_app(options: WorkerOptions) -> tuple[faust.App, Pipeline]:
         web_bind=options.web_host,
         web_port=options.web_port,
         consumer_auto_offset_reset="earliest",
-        # A changelog write per event, a few KiB each: Faust's defaults (no linger, 16 KiB batches) send
-        # them a handful per request, and the producer, not the detector, becomes the bottleneck.
+        # Changelog writes of a few KiB each, one per device per batch: Faust's defaults (no linger, 16 KiB
+        # batches) send them a handful per request, and the producer, not the detector, becomes the bottleneck.
         producer_linger=0.005,
         producer_max_batch_size=512 * 1024,
+        broker_max_poll_records=options.batch_max,
     )
+    # Before any topic is declared: topics register with the transport's conductor.
+    transport = BatchingTransport(app.conf.broker_consumer, app)
+    app.transport = transport
 
-    def topic(name: str) -> faust.TopicT:
+    def topic(name: str, *, compacting: bool | None = None) -> faust.TopicT:
         # internal=True: Faust creates it, with these partitions, if it does not exist.
         return app.topic(
             name,
@@ -347,9 +426,12 @@ def build_app(options: WorkerOptions) -> tuple[faust.App, Pipeline]:
             key_serializer="raw",
             value_serializer="raw",
             internal=True,
+            compacting=compacting,
         )
 
-    events, incidents, dlq = topic(options.events_topic), topic(options.incidents_topic), topic(options.dlq_topic)
+    events = topic(options.events_topic)
+    # The devices topic keeps each device's latest facts: compacted, its latest value per key is the inventory.
+    outputs = (topic(options.incidents_topic), topic(options.dlq_topic), topic(options.devices_topic, compacting=True))
     table = cast(
         "faust.Table[bytes, bytes]",
         app.Table(TABLE_NAME, partitions=options.partitions, key_type=bytes, value_type=bytes),  # bytes: raw serializer
@@ -364,16 +446,11 @@ def build_app(options: WorkerOptions) -> tuple[faust.App, Pipeline]:
         },
         consumer_lag=lambda: _consumer_lag(app, options.events_topic),
     )
-    app.monitor = PrometheusMonitor(metrics=metrics.faust)
-    pipeline = Pipeline(app, options=options, table=table, incidents=incidents, dlq=dlq, view=view, metrics=metrics)
-
-    @app.agent(events)
-    async def detect(stream: faust.StreamT[bytes]) -> None:
-        """Decode -> detector -> effects, one message at a time, in partition order."""
-        await pipeline.declare_topics()
-        async for event in stream.events():
-            await pipeline.on_message(event.message)
-
+    app.monitor = WorkerMonitor(metrics=metrics.faust)
+    pipeline = Pipeline(app, options=options, table=table, outputs=outputs, view=view, metrics=metrics)
+    # No agent reads the events topic: subscribed here, its messages go to the pipeline in batches.
+    app.topics.add(events)
+    transport.deliver_batches(options.events_topic, pipeline.on_batch)
     app.timer(interval=TICK_INTERVAL_S)(pipeline.tick)
     table.on_recover(pipeline.on_recovered)
 

@@ -1,5 +1,6 @@
 """The real worker, against the real broker: a small produced scenario gives the expected incidents on the
-incidents topic, the expected dead letters, and the expected metric values scraped over HTTP.
+incidents topic, the expected device facts on the compacted devices topic, the expected dead letters,
+and the expected metric values scraped over HTTP.
 
 The expected incident records are the pure detector's (``OfflineRun`` over the same events, same
 parameters), and the test also states by hand what the scenario is about, so a detector change that
@@ -20,6 +21,7 @@ from netdown.stream.detector import DetectorParams, IncidentChanged
 from netdown.stream.incident import EPISODE_KIND, Incident, encode_incident
 from netdown.stream.offline import OfflineRun
 from netdown.stream.testing import APP, T0_MS, Device, messages
+from tests.integration.device_facts import cleanup_policy, latest_device_facts
 
 PARTITIONS = 3
 # Small W/G/L so the scenario plays out in seconds of event time; flags in seconds, as the CLI takes them.
@@ -78,12 +80,13 @@ def test_worker_turns_a_produced_scenario_into_incidents_dead_letters_and_metric
     kafka: KafkaBroker, topic_name: str, tmp_path: Path
 ) -> None:
     events, produced = _scenario()
+    devices_topic = f"{topic_name}.devices"
     worker = StreamWorker.named(
         kafka.bootstrap,
         tmp_path,
         topic_name,
         partitions=PARTITIONS,
-        extra_args=(*DETECTOR_FLAGS, f"--metric-apps={APP}"),
+        extra_args=(*DETECTOR_FLAGS, f"--metric-apps={APP}", f"--devices-topic={devices_topic}"),
     )
     create_topics(kafka.bootstrap, [worker.events_topic], PARTITIONS)
     produce(kafka.bootstrap, worker.events_topic, produced)
@@ -98,6 +101,9 @@ def test_worker_turns_a_produced_scenario_into_incidents_dead_letters_and_metric
         )
         incidents = _read_until(kafka, worker.incidents_topic, count=3)
         dead = _read_until(kafka, worker.dlq_topic, count=2)
+        offline = OfflineRun(PARAMS)
+        offline.feed_all(events)
+        facts = latest_device_facts(kafka, devices_topic, offline.final_device_facts(), slack_ms=PARAMS.stale_ms // 2)
         exit_code = worker.stop()
     assert exit_code == 0, worker.log_tail()
 
@@ -129,6 +135,15 @@ def test_worker_turns_a_produced_scenario_into_incidents_dead_letters_and_metric
 
     _assert_metrics(metrics, events)
 
+    # Device facts: the compacted topic's latest record per device is the pure detector's final facts.
+    assert cleanup_policy(kafka, devices_topic) == "compact"
+    assert set(facts) == {"mac-episode-0001", "mac-outage-0002", "linux-open-0003"}
+    recovered, outage, still_open = facts["mac-episode-0001"], facts["mac-outage-0002"], facts["linux-open-0003"]
+    assert (recovered.episodes, recovered.affected, recovered.last_episode_ms) == (1, False, T0_MS + 10_000)
+    assert (outage.episodes, outage.affected, outage.os_version) == (0, False, "15.1")
+    assert (still_open.episodes, still_open.affected, still_open.platform) == (1, True, "linux")
+    assert recovered.network_extensions[0].id == APP
+
 
 def _assert_metrics(metrics: Metrics, events: list[wire.Event]) -> None:
     """What /metrics says about the scenario (summed over partitions, as Prometheus rules do)."""
@@ -154,7 +169,7 @@ def _assert_metrics(metrics: Metrics, events: list[wire.Event]) -> None:
     assert metrics.value("netdown_devices_active") == 3
     assert metrics.value("netdown_devices_stuck") == 0
     assert metrics.value("netdown_worker_info") == 1
-    assert metrics.value("faust_messages_received_total") == len(events) + 2
+    assert metrics.value("netdown_messages_received_total") == len(events) + 2
 
 
 def _read_until(kafka: KafkaBroker, topic: str, *, count: int, timeout: float = 30.0) -> list[Record]:

@@ -2,8 +2,9 @@
 workers join and leave and partitions move between them.
 
 The ground truth is the pure detector over the same events with the same parameters
-(:class:`~netdown.stream.offline.OfflineRun`): every counter on the restarted worker's ``/metrics``
-and the final state of every episode on the incidents topic must equal it. The fleet
+(:class:`~netdown.stream.offline.OfflineRun`): every counter on the restarted worker's ``/metrics``,
+the final state of every episode on the incidents topic and every device's latest facts on the
+devices topic must equal it. The fleet
 (:func:`netdown.stream.testing.fleet`) has recovering, stuck and rebooted episodes, outages,
 transients, lost and duplicated events; the kill lands after the worker has counted part of it and
 before its next offset commit could cover everything, so the restarted worker reprocesses events
@@ -27,11 +28,21 @@ from netdown.stream.incident import Incident
 from netdown.stream.labels import normalise_os_version
 from netdown.stream.offline import OfflineRun
 from netdown.stream.testing import APP, fleet, messages
+from tests.integration.device_facts import latest_device_facts
 
 PARTITIONS = 4
 DEVICES, STEPS = 48, 400  # about 20k events: a few seconds of work, so the kill lands mid-stream
 PARAMS = DetectorParams(window_ms=30_000, settle_ms=10_000, stuck_ms=60_000, lateness_ms=2_000, stale_ms=3_600_000)
-FLAGS = ("--window=30", "--settle=10", "--stuck-after=60", "--lateness=2", "--stale-after=3600", f"--metric-apps={APP}")
+# Small batches (--batch-max): dozens of them, so the kill lands between two and partitions move mid-stream.
+FLAGS = (
+    "--window=30",
+    "--settle=10",
+    "--stuck-after=60",
+    "--lateness=2",
+    "--stale-after=3600",
+    f"--metric-apps={APP}",
+    "--batch-max=500",
+)
 
 
 def test_worker_killed_mid_stream_and_restarted_counts_every_episode_once(
@@ -41,8 +52,13 @@ def test_worker_killed_mid_stream_and_restarted_counts_every_episode_once(
     truth = OfflineRun(PARAMS)
     truth.feed_all(events)
     # A short session timeout: the group hands the dead worker's partitions over in seconds, not 30.
+    devices_topic = f"{topic_name}.devices"
     worker = StreamWorker.named(
-        kafka.bootstrap, tmp_path, topic_name, partitions=PARTITIONS, extra_args=(*FLAGS, "--session-timeout=6")
+        kafka.bootstrap,
+        tmp_path,
+        topic_name,
+        partitions=PARTITIONS,
+        extra_args=(*FLAGS, "--session-timeout=6", f"--devices-topic={devices_topic}"),
     )
     create_topics(kafka.bootstrap, [worker.events_topic], PARTITIONS)
     produce(kafka.bootstrap, worker.events_topic, messages(events))
@@ -60,12 +76,13 @@ def test_worker_killed_mid_stream_and_restarted_counts_every_episode_once(
             timeout=90,
         )
         latest = _latest_incidents(kafka, worker.incidents_topic, expected=len(truth.incidents))
+        latest_device_facts(kafka, devices_topic, truth.final_device_facts(), slack_ms=PARAMS.stale_ms // 2)
     finally:
         exit_code = worker.stop()
     assert exit_code == 0, worker.log_tail()
 
     # The restarted worker read again events its table already held (the crash lost uncommitted offsets).
-    received = final.value("faust_messages_received_per_topic_total", topic=worker.events_topic)
+    received = final.value("netdown_messages_received_total")
     assert received > len(events) - at_kill.value("netdown_events_total")
     _assert_counts_equal_truth(final, truth)
     assert sorted(latest.values(), key=_order) == sorted(truth.final_incidents(), key=_order)

@@ -13,14 +13,15 @@ from pathlib import Path
 from typing import Final
 
 import pytest
+from faust.types import TP
 
 from netdown import wire
 from netdown.devstack.stream_worker import Metrics
 from netdown.stream.detector import DetectorParams
 from netdown.stream.fleet import FleetView
 from netdown.stream.labels import Labeler
-from netdown.stream.metrics import WorkerMetrics
-from netdown.stream.processing import Context, apply_event, apply_tick
+from netdown.stream.metrics import WorkerMetrics, WorkerMonitor
+from netdown.stream.processing import Context, apply_events, apply_tick
 from netdown.stream.record import DeviceRecord, encode_record
 from netdown.stream.testing import APP, T0_MS, Device
 
@@ -54,12 +55,10 @@ def _records() -> dict[bytes, DeviceRecord]:
 
 
 def _replay(events: list[wire.Event], partition: int, now_ms: int) -> DeviceRecord:
-    stored: bytes | None = None
-    for offset, event in enumerate(events):
-        outcome = apply_event(stored, event, partition=partition, offset=offset, now_ms=now_ms, context=CONTEXT)
-        assert outcome is not None
-        stored = encode_record(outcome.record)
-    assert stored is not None
+    items = [(event, offset) for offset, event in enumerate(events)]
+    outcome = apply_events(None, items, partition=partition, now_ms=now_ms, context=CONTEXT)
+    assert outcome is not None
+    stored = encode_record(outcome.record)
     # The worker's tick, L later: what waited for processing time (here the lost events) is settled.
     return apply_tick(stored, now_ms=now_ms + PARAMS.lateness_ms, context=CONTEXT).record
 
@@ -74,6 +73,8 @@ def _metrics(view: FleetView) -> WorkerMetrics:
     )
     metrics.rejected.labels(reason="malformed_json").inc()
     metrics.event_lag.observe(3.5)
+    metrics.batch_duration.observe(0.02)
+    metrics.received.inc(42)
     return metrics
 
 
@@ -128,6 +129,20 @@ def test_scraped_metrics_sum_over_partitions_like_prometheus_rules() -> None:
     assert scraped.value("netdown_devices_active") == 2
     assert scraped.value("netdown_consumer_lag") == 12
     assert scraped.value("netdown_events_rejected_total") == 1
+    assert scraped.value("netdown_messages_received_total") == 42
+
+
+def test_the_faust_sensor_keeps_its_end_offsets_without_per_message_series() -> None:
+    metrics = _metrics(FleetView())
+    monitor = WorkerMonitor(metrics=metrics.faust)
+    tp = TP("netdown.events.v1", 3)
+    for offset in range(5):
+        monitor.track_tp_end_offset(tp, offset + 100)
+    assert monitor.tp_end_offsets == {tp: 104}  # what netdown_consumer_lag reads
+    names = {sample.name for sample in Metrics(metrics.render().decode()).samples}
+    assert "faust_consumer_commit_latency_count" in names  # Faust's per-commit and per-rebalance series stay
+    assert not [name for name in names if name.startswith(("faust_messages_", "faust_total_events", "faust_events"))]
+    assert not [name for name in names if name.startswith("faust_topic_partition_end_offset")]
 
 
 def test_exposition_matches_the_golden_file() -> None:

@@ -23,6 +23,7 @@ from benchmarks.replay_throughput import fleet_capture
 from netdown import cli_io, wire
 from netdown.stream import replay
 from netdown.stream.detector import DetectorParams, SignalClass
+from netdown.stream.devices import decode_device_facts
 from netdown.stream.incident import encode_incident
 from netdown.stream.offline import OfflineRun
 from netdown.testing import sample_event
@@ -347,3 +348,54 @@ def test_an_unwritable_summary_file_exits_1_after_the_incidents(
 
     assert (code, len(records)) == (1, 1)
     assert err.endswith(f"netdown-stream replay: cannot write {tmp_path}/no/such/dir.json: No such file or directory\n")
+
+
+def test_devices_out_writes_each_devices_final_facts_as_the_library_has_them(
+    fleet: list[bytes], tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    capture, devices = tmp_path / "fleet.ndjson", tmp_path / "devices.ndjson"
+    capture.write_bytes(_ndjson(fleet))
+
+    code, _, _ = _run_in_process(capsysbinary, "--input", str(capture), "--devices-out", str(devices))
+
+    assert code == 0
+    written = [decode_device_facts(line) for line in devices.read_bytes().splitlines()]
+    truth = _ground_truth(fleet)[1]
+    assert written == truth.final_device_facts()
+    assert [facts.device_id for facts in written] == sorted(truth.devices)  # every device, once, in order
+    assert any(facts.stuck_episodes for facts in written)
+    assert any(facts.network_extensions for facts in written)
+
+
+def test_devices_out_of_a_hand_checked_episode(tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    capture, devices = tmp_path / "episode.ndjson", tmp_path / "devices.ndjson"
+    capture.write_bytes(_ndjson(EPISODE))
+
+    code, _, _ = _run_in_process(capsysbinary, "--input", str(capture), "--devices-out", str(devices))
+
+    assert code == 0
+    (facts,) = (decode_device_facts(line) for line in devices.read_bytes().splitlines())
+    event = sample_event("path")
+    assert (facts.device_id, facts.os_version, facts.platform) == (
+        event["device_id"],
+        event["os_version"],
+        event["platform"],
+    )
+    assert (facts.first_seen_ms, facts.last_seen_ms) == (T0, T0 + 80_000)
+    assert (facts.episodes, facts.last_episode_ms, facts.affected, facts.stuck) == (1, T0 + 20_000, False, False)
+
+
+def test_an_unwritable_devices_file_exits_1_after_the_incidents(
+    tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    capture = tmp_path / "episode.ndjson"
+    capture.write_bytes(_ndjson(EPISODE))
+
+    code, records, err = _run_in_process(
+        capsysbinary, "--input", str(capture), "--devices-out", str(tmp_path / "no" / "devices.ndjson")
+    )
+
+    assert (code, len(records)) == (1, 1)
+    assert err.endswith(
+        f"netdown-stream replay: cannot write {tmp_path}/no/devices.ndjson: No such file or directory\n"
+    )

@@ -19,13 +19,21 @@ def _options(*argv: str) -> worker.WorkerOptions:
 
 def test_defaults_are_the_design_briefs_topics_and_parameters() -> None:
     options = _options()
-    assert (options.broker, options.events_topic, options.incidents_topic, options.dlq_topic) == (
+    assert (
+        options.broker,
+        options.events_topic,
+        options.incidents_topic,
+        options.dlq_topic,
+        options.devices_topic,
+    ) == (
         "kafka://127.0.0.1:9092",
         "netdown.events.v1",
         "netdown.incidents.v1",
         "netdown.events.dlq",
+        "netdown.devices.v1",
     )
     assert (options.web_port, options.metric_apps, options.params) == (6066, frozenset(), DetectorParams())
+    assert options.batch_max == 20_000
 
 
 def test_flags_override_the_environment_which_overrides_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -33,15 +41,19 @@ def test_flags_override_the_environment_which_overrides_the_defaults(monkeypatch
     monkeypatch.setenv("NETDOWN_PARTITIONS", "24")
     monkeypatch.setenv("NETDOWN_METRIC_APPS", "com.example.vpn.tunnel,com.example.proxy")
     monkeypatch.setenv("NETDOWN_LATENESS", "30")
+    monkeypatch.setenv("NETDOWN_DEVICES_TOPIC", "fleet.devices")
     options = _options("--partitions=6", "--data-dir=/var/lib/netdown", "--settle=2.5")
     assert options.events_topic == "fleet.events"
+    assert options.devices_topic == "fleet.devices"
     assert options.partitions == 6
     assert options.metric_apps == frozenset({"com.example.vpn.tunnel", "com.example.proxy"})
     assert options.data_dir == Path("/var/lib/netdown")
     assert (options.params.lateness_ms, options.params.settle_ms) == (30_000, 2_500)
 
 
-@pytest.mark.parametrize("flag", ["--partitions=0", "--web-port=-1", "--partitions=many", "--log-level=chatty"])
+@pytest.mark.parametrize(
+    "flag", ["--partitions=0", "--web-port=-1", "--partitions=many", "--log-level=chatty", "--batch-max=0"]
+)
 def test_a_bad_value_is_refused_before_anything_starts(flag: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         _options(flag)
