@@ -11,10 +11,10 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Self
+from typing import Any, Final
 
-from netdown.devstack.http_service import ServiceError, get_json, start_service
-from netdown.devstack.kafka import free_port, terminate
+from netdown.devstack.http_service import LocalDaemon, ServiceError, get_json, start_service
+from netdown.devstack.kafka import free_port
 
 __all__ = ["SHIPPED_CONFIG", "Alertmanager", "AlertmanagerError"]
 
@@ -27,7 +27,7 @@ class AlertmanagerError(ServiceError):
 
 
 @dataclass
-class Alertmanager:
+class Alertmanager(LocalDaemon):
     """One Alertmanager on 127.0.0.1 with ``config_file``, its silences and notification log under ``data_dir``."""
 
     data_dir: Path
@@ -40,19 +40,9 @@ class Alertmanager:
         self.port = self.port or free_port()
 
     @property
-    def url(self) -> str:
-        """Base URL of the API and UI."""
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
     def address(self) -> str:
         """``host:port``, as Prometheus's ``alerting`` section names its Alertmanagers."""
         return f"127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int | None:
-        """Process id of the Alertmanager started by this object, while it runs."""
-        return self._process.pid if self._process and self._process.poll() is None else None
 
     def start(self, timeout: float = 60.0) -> None:
         """Start Alertmanager (tied to this process) and return once ``/-/ready`` answers 200."""
@@ -73,19 +63,6 @@ class Alertmanager:
             timeout=timeout,
             error=AlertmanagerError,
         )
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL after 30 s."""
-        process, self._process = self._process, None
-        if process is not None:
-            terminate(process, 30)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
 
     def alerts(self) -> list[dict[str, Any]]:
         """The alerts Alertmanager holds (API v2): labels, ``status.state`` (active, suppressed), receivers."""

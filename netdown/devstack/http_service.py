@@ -16,15 +16,53 @@ import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from netdown.devstack.kafka import _tied_to_parent, terminate
 
-__all__ = ["ServiceError", "get_json", "is_ready", "start_service"]
+__all__ = ["LocalDaemon", "ServiceError", "get_json", "is_ready", "start_service"]
 
 
 class ServiceError(RuntimeError):
     """A local daemon could not be started, or its API answered with an error."""
+
+
+class LocalDaemon:
+    """What a started daemon object offers besides its own ``start``: URL, pid, stop, and a ``with`` block.
+
+    A mixin, not a dataclass base: each daemon is a dataclass with its own positional fields, and
+    only needs to hold ``port`` and the ``_process`` that :func:`start_service` returned.
+    """
+
+    port: int
+    _process: subprocess.Popen[bytes] | None
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start the daemon and return once it is ready."""
+        raise NotImplementedError
+
+    @property
+    def url(self) -> str:
+        """Base URL of its HTTP API and UI."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        """Process id of the daemon started by this object, while it runs."""
+        return self._process.pid if self._process and self._process.poll() is None else None
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after 30 s."""
+        process, self._process = self._process, None
+        if process is not None:
+            terminate(process, 30)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
 
 
 def is_ready(base_url: str) -> bool:

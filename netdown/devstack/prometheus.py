@@ -14,10 +14,10 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Self
+from typing import Any, Final
 
-from netdown.devstack.http_service import ServiceError, get_json, start_service
-from netdown.devstack.kafka import free_port, terminate
+from netdown.devstack.http_service import LocalDaemon, ServiceError, get_json, start_service
+from netdown.devstack.kafka import free_port
 
 __all__ = ["JOB", "Prometheus", "PrometheusError"]
 
@@ -29,7 +29,7 @@ class PrometheusError(ServiceError):
 
 
 @dataclass
-class Prometheus:
+class Prometheus(LocalDaemon):
     """One Prometheus on 127.0.0.1 scraping ``targets`` every ``scrape_interval`` with ``rule_files`` loaded.
 
     ``alertmanagers`` (``host:port``) receive its alerts.
@@ -47,11 +47,6 @@ class Prometheus:
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).absolute()
         self.port = self.port or free_port()
-
-    @property
-    def url(self) -> str:
-        """Base URL of the HTTP API and UI."""
-        return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> None:
         """Write the config, start Prometheus (tied to this process), return once ``/-/ready`` answers 200."""
@@ -75,24 +70,6 @@ class Prometheus:
             timeout=timeout,
             error=PrometheusError,
         )
-
-    @property
-    def pid(self) -> int | None:
-        """Process id of the Prometheus started by this object, while it runs."""
-        return self._process.pid if self._process and self._process.poll() is None else None
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL after 30 s."""
-        process, self._process = self._process, None
-        if process is not None:
-            terminate(process, 30)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
 
     def query(self, expr: str) -> list[dict[str, Any]]:
         """The instant vector (or scalar as one sample) an expression evaluates to now."""
