@@ -138,38 +138,18 @@ def _fleet_arguments(parser: argparse.ArgumentParser, start_help: str) -> None:
         "or vpn:include_all_networks:0.5",
     )
     rates = parser.add_argument_group("what happens (rates per device per simulated day; probabilities)")
-    for flag, field, what in (
-        ("episodes-per-day", "episodes_per_device_day", "episodes at incidence 1 and no correlate"),
-        ("outages-per-day", "outages_per_device_day", "real network outages, not episodes"),
-        ("transients-per-day", "transients_per_device_day", "wakes from sleep with the path down, not episodes"),
+    for flag, field, kind, metavar, what in (
+        ("episodes-per-day", "episodes_per_device_day", _at_least_zero, "RATE", "episodes, incidence 1, no correlate"),
+        ("outages-per-day", "outages_per_device_day", _at_least_zero, "RATE", "real network outages, not episodes"),
+        ("transients-per-day", "transients_per_device_day", _at_least_zero, "RATE", "wakes with the path down"),
+        ("stuck-share", "stuck_share", _probability, "P", "share of episodes that last until a reboot"),
+        ("p-duplicate", "p_duplicate", _probability, "P", "chance that an event is delivered twice"),
+        ("p-late-spool", "p_late_spool", _probability, "P", "chance that a device is cut off once, its spool late"),
+        ("p-lost", "p_lost", _probability, "P", "chance that an event is never delivered"),
     ):
         default = getattr(defaults, field)
         rates.add_argument(
-            f"--{flag}",
-            dest=field,
-            type=_at_least_zero,
-            default=default,
-            metavar="RATE",
-            help=f"{what} (default: {default:g})",
-        )
-    for flag, field, what in (
-        ("stuck-share", "stuck_share", "share of episodes that last until a reboot"),
-        ("p-duplicate", "p_duplicate", "chance that an event is delivered twice"),
-        (
-            "p-late-spool",
-            "p_late_spool",
-            "chance that a device is cut off from the broker once, its spool sending late",
-        ),
-        ("p-lost", "p_lost", "chance that an event is never delivered"),
-    ):
-        default = getattr(defaults, field)
-        rates.add_argument(
-            f"--{flag}",
-            dest=field,
-            type=_probability,
-            default=default,
-            metavar="P",
-            help=f"{what} (default: {default:g})",
+            f"--{flag}", dest=field, type=kind, default=default, metavar=metavar, help=f"{what} (default: {default:g})"
         )
     add_detector_arguments(parser)
 
