@@ -37,6 +37,7 @@ from __future__ import annotations
 import bisect
 import enum
 import hashlib
+import heapq
 from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias
 
@@ -46,6 +47,12 @@ from netdown import wire
 from netdown.stream.incident import Incident
 
 __all__ = [
+    "MAX_APPS",
+    "MAX_BUFFER_BYTES",
+    "MAX_PROBES",
+    "MAX_SEEN_IDS",
+    "MAX_SYSTEM_PATHS",
+    "MAX_TRANSIENTS",
     "DetectorParams",
     "DeviceState",
     "EventDropped",
@@ -69,6 +76,44 @@ PHYSICAL_INTERFACES: Final = frozenset({"wifi", "wired", "cellular"})
 _MAX_PAST_BOOTS: Final = 8
 _MAX_SEQ_GAPS: Final = 64
 _SEEN_PRUNE_MIN: Final = 64
+
+# --- bounds on what one device's input can make its state hold ---
+#
+# A device's state is stored whole in the worker's table and its Kafka changelog, one message per
+# device, and Kafka refuses messages over 1 MB: a state that input can grow without bound (a buggy
+# or hostile agent sending thousands of events within L) would crash the worker on the changelog
+# write, and again after every restart. So every collection that grows with the event count has a
+# bound, far above what a normal device does (a few events a second at most, a few system-path
+# changes a minute) and small enough that the worst case, every collection full of the longest
+# strings the wire contract allows, encodes to a quarter of that (netdown.stream.record.STATE_BUDGET_BYTES;
+# tests/unit/test_detector_bounds.py builds that state and measures it). What a bound costs is said
+# next to it; docs/detection.md ("Bounds") lists them for operators.
+
+MAX_SEEN_IDS: Final = 2048
+"""Event ids remembered for the duplicate check (18 bytes each, 36 KiB). Past it the oldest by event time
+are forgotten: a repeat of one of those within L is no longer recognised, and is applied again."""
+
+MAX_BUFFER_BYTES: Final = 64 * 1024
+"""Encoded size of the reorder buffer. Past it the earliest buffered events are released as if their wait
+had expired: a gap before them is counted lost after L, and an event filling it is dropped as late
+(or applied out of order) exactly as after the lateness timeout. Measured in bytes, not events: one
+event may be 64 KiB (wire.MAX_EVENT_BYTES)."""
+
+MAX_SYSTEM_PATHS: Final = 64
+"""System path evaluations kept (up to 290 bytes each). The agent emits one per change; past the bound
+the oldest are forgotten, so a late signal older than every path kept is judged without evidence."""
+
+MAX_PROBES: Final = 512
+"""Probe results kept (11 bytes each); past the bound the oldest are forgotten."""
+
+MAX_APPS: Final = 32
+"""Apps with state (an open episode, failures waiting out G, or a recent recovery; up to 900 bytes each).
+When full, apps that only remember a recovery make room (the oldest first); if none does, a new
+app's signal is still classified and counted, but opens no episode and waits for nothing."""
+
+MAX_TRANSIENTS: Final = 64
+"""Failure signals waiting out G, over all apps (up to 290 bytes each). Past it a new one is classified
+transient at once: the earlier signals of that run already decide whether an episode opens."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +172,9 @@ class EventDropped(msgspec.Struct, frozen=True, kw_only=True):
 
 Transition: TypeAlias = SignalClassified | IncidentChanged | EventsLost | EventDropped
 
+# Classes whose signal needs the app's state: an episode to open, a transient to wait out.
+_STATEFUL: Final = frozenset({SignalClass.EPISODE, SignalClass.TRANSIENT})
+
 
 # --- per-device state (msgspec Structs so the worker can store it in a changelogged table) ---
 
@@ -146,12 +194,13 @@ class _Probe(msgspec.Struct, array_like=True, gc=False):
 
 
 class _Pending(msgspec.Struct, array_like=True, gc=False):
-    """An event in the reorder buffer, with the processing time it arrived at."""
+    """An event in the reorder buffer, with the processing time it arrived at and its encoded size."""
 
     ts_ms: int
     seq: int
     arrival_ms: int
     event: wire.Event
+    size: int = 0  # bytes it adds to the stored state (see MAX_BUFFER_BYTES)
 
 
 class _Transient(msgspec.Struct, array_like=True, gc=False):
@@ -204,6 +253,7 @@ class DeviceState(msgspec.Struct, kw_only=True):
     max_seq: int | None = None
     seq_gaps: list[_SeqGap] = msgspec.field(default_factory=list)
     buffer: list[_Pending] = msgspec.field(default_factory=list)
+    buffer_bytes: int = 0  # the sum of the buffered events' sizes
     seen: dict[int, int] = msgspec.field(default_factory=dict)  # event_id digest (_id_key) -> ts_ms, ids within L
     seen_prune_at: int = 64
     next_prune_ms: int = 0  # pruning is amortised: at most once per L of event time
@@ -214,6 +264,9 @@ class DeviceState(msgspec.Struct, kw_only=True):
     episodes: int = 0  # episodes opened
     stuck_closed: int = 0  # episodes that closed stuck
     last_episode_ms: int | None = None  # opening time of the latest episode
+
+
+_PENDING_ENCODER: Final = msgspec.msgpack.Encoder()
 
 
 def new_device(device_id: str) -> DeviceState:
@@ -241,12 +294,14 @@ def step(state: DeviceState, event: wire.Event, now_ms: int, params: DetectorPar
         out.append(EventDropped(reason="late", event_id=event.event_id))
         return out
     state.seen[id_key] = event.ts_ms
+    if len(state.seen) > MAX_SEEN_IDS:
+        _forget_oldest_ids(state)
     if state.max_ts_ms is None or event.ts_ms > state.max_ts_ms:
         state.max_ts_ms = event.ts_ms
     if not state.buffer and state.last_applied_seq is not None and event.seq == state.last_applied_seq + 1:
         _apply(state, event, params, out)  # what _release would do at once, without the buffer's cost
     else:
-        _buffer(state.buffer, _Pending(event.ts_ms, event.seq, now_ms, event))
+        _buffer(state, _Pending(event.ts_ms, event.seq, now_ms, event))
         _release(state, now_ms, params, out, everything=False)
     if state.seq_gaps:
         _finalise_gaps(state, now_ms, params, out, everything=False)
@@ -317,8 +372,11 @@ def _buffer_order(pending: _Pending) -> tuple[int, int]:
     return (pending.ts_ms, pending.seq)
 
 
-def _buffer(buffer: list[_Pending], pending: _Pending) -> None:
+def _buffer(state: DeviceState, pending: _Pending) -> None:
     """Insert in (ts, seq) order; an event later than the tail (the usual case while a gap is open) is appended."""
+    pending.size = len(_PENDING_ENCODER.encode(pending))
+    state.buffer_bytes += pending.size
+    buffer = state.buffer
     if not buffer or (buffer[-1].ts_ms, buffer[-1].seq) < (pending.ts_ms, pending.seq):
         buffer.append(pending)
     else:
@@ -328,7 +386,8 @@ def _buffer(buffer: list[_Pending], pending: _Pending) -> None:
 def _release(
     state: DeviceState, now_ms: int, params: DetectorParams, out: list[Transition], *, everything: bool
 ) -> None:
-    """Apply buffered events, oldest first, while the head is due (see the module docstring)."""
+    """Apply buffered events, oldest first, while the head is due (see the module docstring), or while the
+    buffer is over its bound (MAX_BUFFER_BYTES)."""
     buffer = state.buffer
     watermark = (state.max_ts_ms or 0) - params.lateness_ms
     while buffer:
@@ -338,11 +397,20 @@ def _release(
             or head.ts_ms <= watermark
             or now_ms - head.arrival_ms >= params.lateness_ms
             or (state.last_applied_seq is not None and head.seq == state.last_applied_seq + 1)
+            or state.buffer_bytes > MAX_BUFFER_BYTES
         )
         if not due:
             return
         buffer.pop(0)
+        state.buffer_bytes -= head.size
         _apply(state, head.event, params, out)
+
+
+def _forget_oldest_ids(state: DeviceState) -> None:
+    """Keep the newest three quarters of MAX_SEEN_IDS ids by event time: a trim every quarter of the bound
+    keeps its cost (a partial sort) to a few operations per event, even for a device flooding the worker."""
+    keep = heapq.nlargest(MAX_SEEN_IDS * 3 // 4, state.seen.items(), key=lambda item: item[1])
+    state.seen = dict(keep)
 
 
 def _note_seq(state: DeviceState, seq: int, now_ms: int) -> None:
@@ -441,6 +509,8 @@ def _observe(state: DeviceState, event: wire.Event, params: DetectorParams, out:
                 probes.append(_Probe(ts, event.ok))  # in order: no search
             else:
                 bisect.insort(probes, _Probe(ts, event.ok), key=lambda probe: probe.ts_ms)
+            if len(probes) > MAX_PROBES:
+                del probes[0]
         case wire.HeartbeatEvent():
             state.facts = event.facts
         case wire.PathEvent(observer="system"):
@@ -477,6 +547,8 @@ def _add_system_path(state: DeviceState, event: wire.PathEvent) -> None:
         path, previous = paths[position], paths[position - 1] if position else None
         continuing = path.healthy and previous is not None and previous.healthy
         path.run_start_ms = previous.run_start_ms if continuing and previous else path.ts_ms
+    if len(paths) > MAX_SYSTEM_PATHS:
+        del paths[0]  # after the runs are computed: a run that began before it keeps its start
 
 
 def _classify(state: DeviceState, ts: int, params: DetectorParams) -> tuple[SignalClass, _SystemPath | None]:
@@ -507,17 +579,22 @@ def _probes_ok(probes: list[_Probe]) -> bool:
 def _failure(
     state: DeviceState, app: str, ts: int, event_id: str, params: DetectorParams, out: list[Transition]
 ) -> None:
-    """An app-side failure signal: classify it; open an episode or wait out a transient."""
-    app_state = _app_state(state, app)
+    """An app-side failure signal: classify it; open an episode or wait out a transient (within the bounds)."""
     signal_class, path = _classify(state, ts, params)
-    if signal_class is SignalClass.TRANSIENT:
+    app_state = _app_state(state, app) if signal_class in _STATEFUL else None
+    if signal_class is SignalClass.TRANSIENT and app_state is not None and _transients(state) < MAX_TRANSIENTS:
         assert path is not None
         app_state.transients.append(_Transient(ts, event_id, path.run_start_ms + params.settle_ms))
         return
     out.append(SignalClassified(app=app, signal_class=signal_class, ts_ms=ts, event_id=event_id))
-    if signal_class is SignalClass.EPISODE:
+    if signal_class is SignalClass.EPISODE and app_state is not None:
         assert path is not None
         _open(state, app, app_state, ts, (event_id, path.event_id), out)
+
+
+def _transients(state: DeviceState) -> int:
+    """Failure signals waiting out G, over all apps."""
+    return sum(len(app.transients) for app in state.apps.values())
 
 
 def _open(
@@ -538,6 +615,8 @@ def _open(
 def _recovery(state: DeviceState, app: str, ts: int, params: DetectorParams, out: list[Transition]) -> None:
     """The app's path works again: close its episode; failures waiting out G did not hold."""
     app_state = _app_state(state, app)
+    if app_state is None:
+        return  # no room to remember it (MAX_APPS): nothing of the app's was waiting for it
     if app_state.last_recovery_ms is None or ts > app_state.last_recovery_ms:
         app_state.last_recovery_ms = ts
     if app_state.episode is not None and ts >= app_state.episode.opened_ms:
@@ -551,12 +630,24 @@ def _recovery(state: DeviceState, app: str, ts: int, params: DetectorParams, out
     app_state.transients = held
 
 
-def _app_state(state: DeviceState, app: str) -> _AppState:
-    """The app's state, created on first use (``setdefault`` would build a throwaway one every call)."""
+def _app_state(state: DeviceState, app: str) -> _AppState | None:
+    """The app's state, created on first use (``setdefault`` would build a throwaway one every call);
+    None if MAX_APPS apps have state and none of them only remembers a recovery (which would make room)."""
     app_state = state.apps.get(app)
-    if app_state is None:
-        app_state = state.apps[app] = _AppState()
+    if app_state is not None:
+        return app_state
+    if len(state.apps) >= MAX_APPS:
+        idle = [(other.last_recovery_ms or 0, name) for name, other in state.apps.items() if _idle(other)]
+        if not idle:
+            return None
+        del state.apps[min(idle)[1]]
+    app_state = state.apps[app] = _AppState()
     return app_state
+
+
+def _idle(app: _AppState) -> bool:
+    """The app has no open episode and no failure waiting: all it holds is its latest recovery."""
+    return app.episode is None and not app.transients
 
 
 def _settle_transients(
@@ -632,11 +723,7 @@ def _prune(state: DeviceState, params: DetectorParams) -> None:
         # Amortised: prune when the set has doubled since the last prune, not on every event.
         state.seen = {id_key: ts for id_key, ts in state.seen.items() if ts >= late}
         state.seen_prune_at = max(_SEEN_PRUNE_MIN, 2 * len(state.seen))
-    idle = [
-        name
-        for name, app in state.apps.items()
-        if app.episode is None and not app.transients and (app.last_recovery_ms or 0) < late
-    ]
+    idle = [name for name, app in state.apps.items() if _idle(app) and (app.last_recovery_ms or 0) < late]
     for name in idle:
         del state.apps[name]
 

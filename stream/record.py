@@ -20,6 +20,8 @@ from netdown.stream.detector import DeviceState, new_device
 
 __all__ = [
     "DURATION_BUCKETS_S",
+    "RECORD_BUDGET_BYTES",
+    "STATE_BUDGET_BYTES",
     "Counters",
     "DeviceRecord",
     "decode_record",
@@ -29,6 +31,14 @@ __all__ = [
 
 # Upper bounds (seconds) of the episode-duration histogram: from a blip to a week-long stuck extension.
 DURATION_BUCKETS_S: Final[tuple[float, ...]] = (10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400, 604800)
+
+# A device record is one message of the table's changelog, and Kafka refuses messages over 1 MB (a failed
+# write would stop the worker). The detector state's bounds (netdown.stream.detector) keep it under a
+# quarter of that, whatever the device sends; the counters are bounded by their label values only, and a
+# device that reported every OS release, with episodes under each, would add up to ~430 KiB more
+# (tests/unit/test_detector_bounds.py measures both).
+STATE_BUDGET_BYTES: Final = 256 * 1024
+RECORD_BUDGET_BYTES: Final = 768 * 1024
 
 EpisodeKey = tuple[str, str, str, str]  # (os_version, platform, app, kind) label values
 SignalKey = tuple[str, str]  # (os_version, class) label values

@@ -20,6 +20,7 @@ from typing import Any, Final, cast
 
 import faust
 from aiohttp.web import Response
+from faust.exceptions import ProducerSendError
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP, Message
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -347,7 +348,14 @@ class Pipeline:
             record = outcome.record
             value = encode_record(record)
             self.table.data[key] = value
-            await producer.send(changelog, key, value, record.partition, None, None)
+            try:
+                await producer.send(changelog, key, value, record.partition, None, None)
+            except ProducerSendError:
+                # Refused before sending (over the producer's max_request_size, 1 MB): the detector's bounds
+                # should make this impossible. Raising would crash the worker, and again on every restart on
+                # the same batch; instead the record stays in memory only, and a restart restores the last
+                # one written (its device's events since are then neither applied nor counted).
+                logger.exception("device %r: its %d-byte record was not written to %s", key, len(value), changelog)
             self.view.update(key, record, outcome.delta)
             self._track(key, due_ms(record, options.params), record.partition)
 

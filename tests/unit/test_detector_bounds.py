@@ -1,0 +1,207 @@
+"""The detector's bounds: no input makes a device's stored record outgrow its budget (Kafka refuses messages
+over 1 MB, and a changelog write that fails would stop the worker)."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import msgspec
+
+from netdown import wire
+from netdown.stream import detector
+from netdown.stream.detector import (
+    MAX_APPS,
+    MAX_BUFFER_BYTES,
+    MAX_PROBES,
+    MAX_SEEN_IDS,
+    MAX_SYSTEM_PATHS,
+    MAX_TRANSIENTS,
+    DetectorParams,
+    EventDropped,
+    EventsLost,
+    IncidentChanged,
+    SignalClassified,
+    Transition,
+)
+from netdown.stream.incident import EPISODE_KIND
+from netdown.stream.labels import OTHER, normalise_os_version, os_version_values
+from netdown.stream.processing import Context, apply_events
+from netdown.stream.record import (
+    RECORD_BUDGET_BYTES,
+    STATE_BUDGET_BYTES,
+    Counters,
+    decode_record,
+    encode_record,
+    new_record,
+)
+from netdown.stream.testing import APP, T0_MS, Device
+
+PARAMS = DetectorParams()
+_NAME = "n" * 256  # the longest name the wire contract allows (event ids, boot ids, apps)
+_TEXT = "t" * 512  # the longest free text (os_version, os_build)
+
+
+def _longest(event: wire.Event, index: int) -> wire.Event:
+    """``event`` with every string the detector keeps as long as the wire contract allows, and a unique id."""
+    event_id = f"{index:08d}".ljust(256, "x")
+    return msgspec.structs.replace(event, event_id=event_id, boot_id=_NAME, os_version=_TEXT, os_build=_TEXT)
+
+
+def _largest_facts() -> wire.Facts:
+    """The largest facts a heartbeat within wire.MAX_EVENT_BYTES can carry."""
+    extension = wire.NetworkExtension(id=_NAME, kind="packet_tunnel")
+    heartbeat = _longest(Device("device-0001").heartbeat(T0_MS), 0)
+    count = 1
+    while True:
+        facts = wire.Facts(network_extensions=(extension,) * (count + 1))
+        if len(wire.encode(msgspec.structs.replace(heartbeat, facts=facts))) > wire.MAX_EVENT_BYTES:
+            return wire.Facts(network_extensions=(extension,) * count)
+        count += 1
+
+
+def _worst_case_state() -> detector.DeviceState:
+    """A state with every bounded collection full of the longest strings: what a hostile device can reach."""
+    device = Device("d" * 64)
+    state = detector.new_device(device.device_id)
+    state.boot_id, state.platform, state.os_version, state.os_build = _NAME, "darwin", _TEXT, _TEXT
+    state.past_boots = [f"{i}".ljust(256, "b") for i in range(detector._MAX_PAST_BOOTS)]
+    state.facts = _largest_facts()
+    state.seen = {2**64 - 1 - i: 2**63 - 1 - i for i in range(MAX_SEEN_IDS)}
+    state.seq_gaps = [detector._SeqGap(2**62 + 2 * i, 2**62 + 2 * i, 2**62) for i in range(detector._MAX_SEQ_GAPS)]
+    # The buffer as full as it may be left: one byte more would release its head.
+    index = 0
+    while True:
+        pending = detector._Pending(2**62, 2**62, 2**62, _longest(device.conn(T0_MS, enetdown=True), index))
+        detector._buffer(state, pending)
+        if state.buffer_bytes > MAX_BUFFER_BYTES:
+            state.buffer.pop()
+            state.buffer_bytes -= pending.size
+            break
+        index += 1
+    state.system_paths = [
+        detector._SystemPath(2**62 + i, True, f"{i}".ljust(256, "p"), 2**62) for i in range(MAX_SYSTEM_PATHS)
+    ]
+    state.probes = [detector._Probe(2**62 + i, False) for i in range(MAX_PROBES)]
+    transients_each = -(-MAX_TRANSIENTS // MAX_APPS)
+    for app in range(MAX_APPS):
+        state.apps[f"{app}".ljust(256, "a")] = detector._AppState(
+            episode=detector._Episode(opened_ms=2**62, evidence=(_NAME, _NAME), stuck=True),
+            last_recovery_ms=2**62,
+            transients=[detector._Transient(2**62, _NAME, 2**62) for _ in range(transients_each)],
+        )
+    return state
+
+
+def _worst_case_counters() -> Counters:
+    """Counters under every OS release label of both platforms, for an allowlist of 16 apps of 64 characters:
+    a device that reported every release and had episodes in each. They are cumulative, so not bounded
+    by count, only by the label values (netdown.stream.labels)."""
+    counters = Counters()
+    apps = [f"com.example.app{i}".ljust(64, "a") for i in range(16)] + [OTHER]
+    for platform in ("darwin", "linux"):
+        releases = {normalise_os_version(platform, f"{major}.{minor}") for major in range(30) for minor in range(30)}
+        for os_version, app in itertools.product(releases, apps):
+            counters.episodes[(os_version, platform, app, EPISODE_KIND)] = 2**40
+    for os_version in os_version_values():
+        for signal_class in detector.SignalClass:
+            counters.signals[(os_version, signal_class.value)] = 2**40
+        counters.observe_duration(os_version, 1.5)
+    counters.events = dict.fromkeys(wire.EVENT_TYPES, 2**40)
+    counters.dropped = {"duplicate": 2**40, "late": 2**40}
+    counters.lost = 2**40
+    return counters
+
+
+def test_worst_case_record_is_within_budget() -> None:
+    state = _worst_case_state()
+    record = new_record(state.device_id, 0)
+    record.detector, record.counters = state, _worst_case_counters()
+    size = len(encode_record(record))
+    state_size = len(msgspec.msgpack.encode(state))
+    print(f"worst-case record: {size} bytes, of which detector state {state_size}")
+    assert state_size <= STATE_BUDGET_BYTES
+    assert size <= RECORD_BUDGET_BYTES
+    assert decode_record(encode_record(record)) == record
+
+
+def _flood(count: int, seed: int) -> list[wire.Event]:
+    """``count`` events of one device within L: failures, recoveries, system paths and probes across
+    many apps, in shuffled order with a tenth of them repeated."""
+    rng = random.Random(seed)
+    device = Device("flooding-device")
+    span = PARAMS.lateness_ms - 1
+    events: list[wire.Event] = []
+    for _ in range(count):
+        ts = T0_MS + rng.randrange(span)
+        kind = rng.randrange(5)
+        app = f"{APP}.{rng.randrange(3 * MAX_APPS)}"
+        if kind == 0:
+            events.append(device.conn(ts, enetdown=True, app=app))
+        elif kind == 1:
+            events.append(device.conn(ts, app=app))
+        elif kind == 2:
+            events.append(device.system_path(ts, satisfied=rng.random() < 0.8))
+        elif kind == 3:
+            events.append(device.probe(ts, ok=rng.random() < 0.9))
+        else:
+            events.append(device.heartbeat(ts))
+    rng.shuffle(events)
+    repeats = rng.sample(events, count // 10)
+    for event in repeats:
+        events.insert(rng.randrange(len(events)), event)
+    return events
+
+
+def test_a_flood_within_lateness_keeps_the_record_within_budget() -> None:
+    events = _flood(50_000, seed=7)
+    record = new_record(events[0].device_id, 0)
+    state = record.detector
+    transitions: list[Transition] = []
+    largest = 0
+    for index, event in enumerate(events):
+        transitions += detector.step(state, event, T0_MS + index, PARAMS)  # all within L of processing time
+        if index % 1000 == 0:
+            largest = max(largest, len(encode_record(record)))
+    transitions += detector.flush(state, PARAMS)
+    largest = max(largest, len(encode_record(record)))
+    print(f"largest record during the flood: {largest} bytes")
+    assert largest <= STATE_BUDGET_BYTES
+    assert len(state.seen) <= MAX_SEEN_IDS
+    assert not state.buffer
+    assert state.buffer_bytes == 0
+    assert len(state.system_paths) <= MAX_SYSTEM_PATHS
+    assert len(state.probes) <= MAX_PROBES
+    assert len(state.apps) <= MAX_APPS
+    # Sane: each failure signal classified, once unless its repeat came after its id was forgotten (the cost
+    # of MAX_SEEN_IDS); repeats otherwise dropped.
+    repeats = len(events) - 50_000
+    failures = {e.event_id for e in events if isinstance(e, wire.ConnEvent) and e.error is not None}
+    classified = [t for t in transitions if isinstance(t, SignalClassified)]
+    assert {t.event_id for t in classified} == failures
+    assert len(classified) - len(failures) <= repeats
+    assert any(isinstance(t, EventDropped) and t.reason == "duplicate" for t in transitions)
+    # Shuffled over more seq gaps than are tracked, the oldest gaps are counted lost early: never more than sent.
+    assert sum(t.count for t in transitions if isinstance(t, EventsLost)) < 50_000
+    opened = [t for t in transitions if isinstance(t, IncidentChanged) and t.change == "opened"]
+    assert len(opened) >= 1
+
+
+def test_a_flood_through_a_batch_is_stored_within_budget() -> None:
+    events = _flood(20_000, seed=11)
+    context = Context(params=PARAMS)
+    outcome = apply_events(
+        None, [(event, offset) for offset, event in enumerate(events)], partition=0, now_ms=T0_MS, context=context
+    )
+    assert outcome is not None
+    stored = encode_record(outcome.record)
+    assert len(stored) <= STATE_BUDGET_BYTES
+    assert sum(outcome.delta.events.values()) == len(events)
+    assert outcome.delta.dropped.get("duplicate", 0) > 0
+    # The next batch reads it back and goes on.
+    more = _flood(1_000, seed=12)
+    later = apply_events(
+        stored, [(e, len(events) + i) for i, e in enumerate(more)], partition=0, now_ms=T0_MS, context=context
+    )
+    assert later is not None
+    assert len(encode_record(later.record)) <= STATE_BUDGET_BYTES
