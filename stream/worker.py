@@ -27,6 +27,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 import netdown
 from netdown import wire
+from netdown.cli_args import positive_int
 from netdown.stream.batching import BatchingTransport
 from netdown.stream.detector import DetectorParams
 from netdown.stream.devices import DEVICES_TOPIC, encode_device_facts
@@ -118,19 +119,19 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "20000",
         "most messages handed to the pipeline at once: a batch reads and stores each device's record once, "
         "and a rebalance waits for the batch in hand (catching up, 20000 take under a second)",
-        type=_positive_int,
+        type=positive_int,
     )
     option(
         "partitions",
         "12",
         "partitions of the topics this worker creates; the most workers that share work",
-        type=_positive_int,
+        type=positive_int,
     )
     option(
-        "replication-factor", "1", "replication of the topics this worker creates (3 in production)", type=_positive_int
+        "replication-factor", "1", "replication of the topics this worker creates (3 in production)", type=positive_int
     )
     option("web-host", "0.0.0.0", "address the web server (/metrics) binds to")
-    option("web-port", "6066", "port of the web server (/metrics)", type=_positive_int)
+    option("web-port", "6066", "port of the web server (/metrics)", type=positive_int)
     option("data-dir", ".netdown/stream", "Faust's working directory", type=Path)
     option(
         "metric-apps", "", "comma-separated apps (bundle ids) that get their own `app` label value; others are `other`"
@@ -138,13 +139,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     option("log-level", "info", "log level", choices=("debug", "info", "warning", "error"))
     option("session-timeout", "30", "seconds before the group gives a dead worker's partitions to others", type=float)
     add_detector_arguments(parser)
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:

@@ -27,6 +27,7 @@ from typing import Final
 from rich.console import Console
 from rich.live import Live
 
+from netdown.cli_args import positive_int, positive_number
 from netdown.demo import scenario
 from netdown.demo.stack import Stack
 from netdown.demo.summary import alerts_line, fleet_line, scored, stopped
@@ -81,11 +82,11 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument(
-        "--devices", type=_positive_int, default=DEFAULT_DEVICES, help="simulated Macs (default: %(default)s)"
+        "--devices", type=positive_int, default=DEFAULT_DEVICES, help="simulated Macs (default: %(default)s)"
     )
     parser.add_argument(
         "--duration",
-        type=_positive_seconds,
+        type=positive_number,
         default=None,
         help="run the fleet for this many seconds, then stop everything and print a scored summary "
         "(default: run until Ctrl-C)",
@@ -109,20 +110,6 @@ def _fresh_workdir(workdir: Path) -> Path:
     workdir.mkdir(parents=True)
     (workdir / _MARKER).write_text("netdown-demo empties this folder at start\n", encoding="utf-8")
     return workdir
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
-    return value
-
-
-def _positive_seconds(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
-    return value
 
 
 @contextlib.contextmanager

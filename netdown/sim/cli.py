@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Final
 
 from netdown import cli_io, wire
+from netdown.cli_args import number, positive_int, positive_number
 from netdown.sim.files import read_incidents, write_capture
 from netdown.sim.fleet import Simulation, simulate
 from netdown.sim.score import score
@@ -73,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     publish.add_argument("--topic", default=None, metavar="NAME", help="events topic (default: the agent's)")
     publish.add_argument(
         "--speed",
-        type=_positive,
+        type=positive_number,
         default=1.0,
         metavar="X",
         help="simulated seconds per real second (default: 1: event time keeps to the wall clock)",
@@ -110,7 +111,7 @@ def _parser() -> argparse.ArgumentParser:
 def _fleet_arguments(parser: argparse.ArgumentParser, start_help: str) -> None:
     """The fleet's spec, the run's span, and the detection parameters the timelines are shaped for."""
     defaults = FleetSpec(devices=1)
-    parser.add_argument("--devices", type=_count, required=True, metavar="N", help="how many simulated Macs")
+    parser.add_argument("--devices", type=positive_int, required=True, metavar="N", help="how many simulated Macs")
     parser.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default: 0)")
     parser.add_argument(
         "--duration",
@@ -268,39 +269,15 @@ def _duration(text: str) -> int:
     return round(float(match["number"]) * _UNITS_MS[match["unit"]])
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
-    return value
-
-
-def _positive(text: str) -> float:
-    value = _number(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
-    return value
-
-
-def _number(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-
-
 def _at_least_zero(text: str) -> float:
-    value = _number(text)
+    value = number(text)
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be at least 0, got {text!r}")
     return value
 
 
 def _probability(text: str) -> float:
-    value = _number(text)
+    value = number(text)
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text!r}")
     return value
@@ -311,7 +288,7 @@ def _release(text: str) -> Release:
     if len(parts) not in (3, 4):
         raise argparse.ArgumentTypeError(f"{text!r}: expected OS:BUILD:WEIGHT[:INCIDENCE], e.g. 15.1:24B83:25:3")
     try:
-        return Release(parts[0], parts[1], weight=_number(parts[2]), incidence=_number(parts[3]) if parts[3:] else 1.0)
+        return Release(parts[0], parts[1], weight=number(parts[2]), incidence=number(parts[3]) if parts[3:] else 1.0)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
 
@@ -324,16 +301,16 @@ def _correlate(text: str) -> Correlate:
                 if kind not in _EXTENSION_KINDS:
                     raise ValueError(f"extension kind {kind!r} is not one of {', '.join(_EXTENSION_KINDS)}")
                 extension = wire.NetworkExtension(id=bundle_id, kind=kind)  # type: ignore[arg-type]
-                return Correlate(extension=extension, share=_number(share), multiplier=_mult(multiplier))
+                return Correlate(extension=extension, share=number(share), multiplier=_mult(multiplier))
             case ["vpn", flag, share, *multiplier] if len(multiplier) <= 1:
-                return Correlate(vpn_flag=flag, share=_number(share), multiplier=_mult(multiplier))
+                return Correlate(vpn_flag=flag, share=number(share), multiplier=_mult(multiplier))
     except (ValueError, argparse.ArgumentTypeError) as exc:
         raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
     raise argparse.ArgumentTypeError(f"{text!r}: expected ext:KIND:ID:SHARE[:MULT] or vpn:FLAG:SHARE[:MULT]")
 
 
 def _mult(parts: list[str]) -> float:
-    return _number(parts[0]) if parts else 1.0
+    return number(parts[0]) if parts else 1.0
 
 
 if __name__ == "__main__":
