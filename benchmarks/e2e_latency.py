@@ -46,8 +46,6 @@ from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 from typing import Any, Final
 
-import msgspec
-
 from benchmarks.agent_footprint import PROBE, running_agent
 from benchmarks.proc import CpuMeter, CpuShare
 from netdown.agent.envelope import DeviceFacts
@@ -55,6 +53,7 @@ from netdown.agent.publisher import Producer
 from netdown.agent.runtime import Agent
 from netdown.agent.sources.base import Observation
 from netdown.devstack.stream_worker import StreamWorker, create_topics
+from netdown.sim.live import KeyedByDevice
 
 __all__ = ["LatencyResult", "latencies_ms", "measure", "percentile"]
 
@@ -181,29 +180,16 @@ def _send_at_rate(fleet: Sequence[Agent], rate: int, count: int, start: int = 0)
     return accepted
 
 
-class _Device(msgspec.Struct):
-    """The one field of a wire event the producer wrapper reads."""
-
-    device_id: str
-
-
-class _Rekeyed:
-    """The publisher's producer, keying each record by its own device and noting when it was handed over."""
+class _Rekeyed(KeyedByDevice):
+    """The fleet's producer, keyed by device, noting when each record was handed over."""
 
     def __init__(self, inner: Producer, sends: list[int]) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.sends = sends
-        self.decoder = msgspec.json.Decoder(_Device)
 
-    def send(self, topic: str, value: bytes, key: bytes) -> Any:  # the inner producer's future, whatever it is
+    def send(self, topic: str, value: bytes, key: bytes) -> Any:
         self.sends.append(time.monotonic_ns())
-        return self.inner.send(topic, value=value, key=self.decoder.decode(value).device_id.encode())
-
-    def flush(self, timeout: float | None = None) -> None:
-        self.inner.flush(timeout=timeout)
-
-    def close(self, timeout: float | None = None) -> None:
-        self.inner.close(timeout=timeout)
+        return super().send(topic, value, key)
 
 
 class _Scraper:

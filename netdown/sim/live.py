@@ -33,7 +33,7 @@ from netdown.agent.publisher import Producer, Publisher, kafka_producer
 from netdown.agent.spool import Spool
 from netdown.sim.fleet import Simulation
 
-__all__ = ["EVENTS_TOPIC", "LiveProgress", "LivePublisher"]
+__all__ = ["EVENTS_TOPIC", "KeyedByDevice", "LiveProgress", "LivePublisher"]
 
 EVENTS_TOPIC: Final = BrokerConfig(bootstrap="").topic  # the agent's default topic
 _DRAIN_TIMEOUT_S: Final = 60.0
@@ -51,8 +51,12 @@ class LiveProgress(msgspec.Struct, frozen=True, kw_only=True):
     done: bool  # every delivery was spooled and confirmed, or the run was stopped
 
 
-class _KeyedByDevice:
-    """A producer that keys each record by its own ``device_id``, as each device's agent would."""
+class KeyedByDevice:
+    """A producer that keys each record by its own ``device_id``, as each device's agent would.
+
+    One spool and one producer carry a whole simulated fleet (the simulator and the latency benchmark);
+    the agent's publisher keys every record by its one device, so this wrapper puts the right key back.
+    """
 
     def __init__(self, producer: Producer) -> None:
         self._producer = producer
@@ -133,7 +137,7 @@ class LivePublisher:
         spool = Spool(self.spool_dir)
         settings = {"client_id": "netdown-sim", **self.producer_settings}
         self._publisher = publisher = Publisher(
-            spool, self.topic, b"", lambda: _KeyedByDevice(kafka_producer(self.bootstrap, settings))
+            spool, self.topic, b"", lambda: KeyedByDevice(kafka_producer(self.bootstrap, settings))
         )
         publishing = threading.Event()
         thread = threading.Thread(target=publisher.run, args=(publishing,), name="sim-publisher", daemon=True)
