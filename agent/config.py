@@ -15,6 +15,8 @@ from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
+from netdown import wire
+
 __all__ = ["AgentConfig", "ConfigError", "Secret", "load_config"]
 
 _AT_PATH: Final = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
@@ -50,7 +52,7 @@ class BrokerConfig(_Section, frozen=True):
     """Where events go and how to authenticate (kafka-python's option names)."""
 
     bootstrap: str
-    topic: str = "netdown.events.v1"
+    topic: str = wire.EVENTS_TOPIC
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     ssl_cafile: str | None = None
     ssl_certfile: str | None = None

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from benchmarks.proc import cpu_seconds, memory_kib
+from netdown import wire
 from netdown.agent.envelope import DeviceFacts
 from netdown.agent.publisher import Producer, Publisher, kafka_producer
 from netdown.agent.runtime import Agent
@@ -45,7 +46,7 @@ __all__ = [
     "running_agent",
 ]
 
-TOPIC: Final = "netdown.events.v1"
+TOPIC: Final = wire.EVENTS_TOPIC
 PARTITIONS: Final = 6
 # A probe's body as the agent's probe source reports it: the observation the throughput runs repeat.
 PROBE: Final[dict[str, Any]] = {

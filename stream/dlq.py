@@ -15,6 +15,7 @@ from typing import Final
 from netdown import wire
 
 __all__ = [
+    "DLQ_TOPIC",
     "INTERNAL_ERROR",
     "KEY_MISMATCH",
     "REJECT_REASONS",
@@ -22,6 +23,7 @@ __all__ = [
     "dlq_headers",
 ]
 
+DLQ_TOPIC: Final = "netdown.events.dlq"  # the worker's --dlq-topic default
 KEY_MISMATCH: Final = "key_mismatch"  # the Kafka key is not the event's device_id: it may sit in the wrong partition
 INTERNAL_ERROR: Final = "internal_error"  # the worker failed on it: a bug to fix, the message kept to replay
 # Every value the `reason` label and header can take.

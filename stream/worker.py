@@ -31,9 +31,9 @@ from netdown.cli_args import positive_int
 from netdown.stream.batching import BatchingTransport
 from netdown.stream.detector import DetectorParams
 from netdown.stream.devices import DEVICES_TOPIC, encode_device_facts
-from netdown.stream.dlq import INTERNAL_ERROR, Rejected, dlq_headers
+from netdown.stream.dlq import DLQ_TOPIC, INTERNAL_ERROR, Rejected, dlq_headers
 from netdown.stream.fleet import FleetView
-from netdown.stream.incident import encode_incident
+from netdown.stream.incident import INCIDENTS_TOPIC, encode_incident
 from netdown.stream.labels import Labeler
 from netdown.stream.metrics import WorkerMetrics, WorkerMonitor
 from netdown.stream.processing import Context, Outcome, apply_each, apply_events, apply_tick, due_ms, parse
@@ -106,9 +106,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     option(
         "app-id", "netdown-stream", "Faust app id: the consumer group, and the prefix of the table's changelog topic"
     )
-    option("events-topic", "netdown.events.v1", "topic of wire events, keyed by device_id")
-    option("incidents-topic", "netdown.incidents.v1", "topic the incident records are written to")
-    option("dlq-topic", "netdown.events.dlq", "topic rejected messages are forwarded to, with their reason")
+    option("events-topic", wire.EVENTS_TOPIC, "topic of wire events, keyed by device_id")
+    option("incidents-topic", INCIDENTS_TOPIC, "topic the incident records are written to")
+    option("dlq-topic", DLQ_TOPIC, "topic rejected messages are forwarded to, with their reason")
     option(
         "devices-topic",
         DEVICES_TOPIC,

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from netdown import wire
 from netdown.dashboards.config import Config
 from netdown.dashboards.rules import write_rule_files
 from netdown.devstack.alertmanager import Alertmanager
@@ -25,6 +26,7 @@ from netdown.devstack.kafka import KafkaBroker
 from netdown.devstack.prometheus import Prometheus, PrometheusError
 from netdown.devstack.stream_worker import Metrics, StreamWorker, create_topics
 from netdown.stream.detector import DetectorParams
+from netdown.stream.dlq import DLQ_TOPIC
 from netdown.stream.incident import INCIDENTS_TOPIC
 from netdown.stream.settings import detector_flags
 
@@ -32,8 +34,6 @@ __all__ = ["Stack"]
 
 # The production names (the worker's defaults), so what the demo shows is what an operator would see.
 APP_ID: Final = "netdown-stream"
-EVENTS_TOPIC: Final = "netdown.events.v1"
-DLQ_TOPIC: Final = "netdown.events.dlq"
 WORKER_READY_S: Final = 120.0
 PROMETHEUS_SEES_WORKER_S: Final = 60.0
 
@@ -59,7 +59,7 @@ class Stack:
             bootstrap=self.broker.bootstrap,
             data_dir=self.workdir / "worker",
             app_id=APP_ID,
-            events_topic=EVENTS_TOPIC,
+            events_topic=wire.EVENTS_TOPIC,
             incidents_topic=INCIDENTS_TOPIC,
             dlq_topic=DLQ_TOPIC,
             partitions=self.partitions,
@@ -78,7 +78,7 @@ class Stack:
         try:
             say(f"starting Kafka on {self.broker.bootstrap}")
             self._running.enter_context(self.broker)
-            create_topics(self.broker.bootstrap, [EVENTS_TOPIC], self.partitions)
+            create_topics(self.broker.bootstrap, [wire.EVENTS_TOPIC], self.partitions)
             say("starting the stream worker")
             self._running.enter_context(self.worker)
             # Ready once its group has assigned the partitions (to it, the only member): it consumes from then on.

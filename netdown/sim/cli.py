@@ -207,7 +207,7 @@ def _capture(args: argparse.Namespace) -> int:
 
 
 def _publish(args: argparse.Namespace) -> int:
-    from netdown.sim.live import EVENTS_TOPIC, LiveProgress, LivePublisher  # noqa: PLC0415 - needs the agent extra
+    from netdown.sim.live import LiveProgress, LivePublisher  # noqa: PLC0415 - needs the agent extra
 
     simulation = _simulate(args, int(time.time() * 1000) if args.start is None else args.start)
     try:
@@ -229,7 +229,7 @@ def _publish(args: argparse.Namespace) -> int:
             simulation,
             bootstrap=args.bootstrap,
             spool_dir=args.spool_dir or Path(scratch) / "spool",
-            topic=args.topic or EVENTS_TOPIC,
+            topic=args.topic or wire.EVENTS_TOPIC,
             speed=args.speed,
         )
         try:

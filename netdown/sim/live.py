@@ -28,14 +28,12 @@ from typing import Any, Final
 import msgspec
 
 from netdown import wire
-from netdown.agent.config import BrokerConfig
 from netdown.agent.publisher import Producer, Publisher, kafka_producer
 from netdown.agent.spool import Spool
 from netdown.sim.fleet import Simulation
 
-__all__ = ["EVENTS_TOPIC", "KeyedByDevice", "LiveProgress", "LivePublisher"]
+__all__ = ["KeyedByDevice", "LiveProgress", "LivePublisher"]
 
-EVENTS_TOPIC: Final = BrokerConfig(bootstrap="").topic  # the agent's default topic
 _DRAIN_TIMEOUT_S: Final = 60.0
 _RATE_WINDOW_S: Final = 3.0
 
@@ -92,7 +90,7 @@ class LivePublisher:
     simulation: Simulation
     bootstrap: str
     spool_dir: Path
-    topic: str = EVENTS_TOPIC
+    topic: str = wire.EVENTS_TOPIC
     speed: float = 1.0
     producer_settings: Mapping[str, Any] = field(default_factory=dict)
     clock: Callable[[], float] = time.monotonic
