@@ -76,7 +76,7 @@ _BODIES: Final[dict[wire.EventType, dict[str, Any]]] = {
             ],
             "vpn": {"include_all_networks": True, "enforce_routes": False, "exclude_local_networks": None},
         },
-        "spool": {"pending": 3, "dropped": 0},
+        "spool": {"pending": 3, "dropped": 0, "lost": {"bound": 4, "corrupt": 1, "write_failed": 2}},
     },
 }
 

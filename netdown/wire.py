@@ -38,6 +38,7 @@ __all__ = [
     "ProbeEvent",
     "RejectReason",
     "Rejection",
+    "SpoolLoss",
     "SpoolState",
     "VpnFlags",
     "decode",
@@ -121,11 +122,33 @@ class Facts(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     vpn: Annotated[VpnFlags | None, msgspec.Meta(description="Flags of the monitored VPN's profile.")] = None
 
 
-class SpoolState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
-    """The agent's disk spool: what waits to be sent, and what the size bound made it drop."""
+_Count = Annotated[int, msgspec.Meta(ge=0, le=_INT64_MAX)]
 
-    pending: Annotated[int, msgspec.Meta(ge=0, description="Events spooled, not yet acknowledged.")]
-    dropped: Annotated[int, msgspec.Meta(ge=0, description="Events dropped (oldest first) since last heartbeat.")]
+
+class SpoolLoss(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """Events the agent numbered and then lost before delivery, by cause, counted since its spool was created.
+
+    Cumulative, so a heartbeat that is itself lost loses no count: the next one carries the total.
+    """
+
+    bound: Annotated[_Count, msgspec.Meta(description="Dropped unsent by the spool's size bound (oldest first).")] = 0
+    corrupt: Annotated[
+        _Count, msgspec.Meta(description="Unsent records found damaged on disk and removed at start-up.")
+    ] = 0
+    write_failed: Annotated[
+        _Count, msgspec.Meta(description="Refused by the disk (full, short write, I/O error) when spooled.")
+    ] = 0
+
+
+class SpoolState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """The agent's disk spool: what waits to be sent, and what it lost."""
+
+    pending: Annotated[_Count, msgspec.Meta(description="Events spooled, not yet acknowledged.")]
+    dropped: Annotated[_Count, msgspec.Meta(description="Events dropped (oldest first) since last heartbeat.")]
+    lost: Annotated[
+        SpoolLoss | None,
+        msgspec.Meta(description="Events lost on the device since its spool was created, by cause (cumulative)."),
+    ] = None
 
 
 class _Envelope(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", gc=False):

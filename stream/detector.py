@@ -51,6 +51,7 @@ __all__ = [
     "MAX_BUFFER_BYTES",
     "MAX_PROBES",
     "MAX_SEEN_IDS",
+    "MAX_SEQ_JUMP",
     "MAX_SYSTEM_PATHS",
     "MAX_TRANSIENTS",
     "DetectorParams",
@@ -58,6 +59,7 @@ __all__ = [
     "EventDropped",
     "EventsLost",
     "IncidentChanged",
+    "SeqRestarted",
     "SignalClass",
     "SignalClassified",
     "Transition",
@@ -111,6 +113,13 @@ MAX_APPS: Final = 32
 When full, apps that only remember a recovery make room (the oldest first); if none does, a new
 app's signal is still classified and counted, but opens no episode and waits for nothing."""
 
+MAX_SEQ_JUMP: Final = 100_000
+"""The largest ``seq`` jump (up or down) read as lost events; a larger one starts a new numbering (SeqRestarted),
+so a single event can add at most this to the lost count (seq 0 then 2^63 - 1 would otherwise count 9.2e18).
+100,000 is a month of a default agent's events (~3,200 a day) and most of what its default 64 MiB spool
+holds. A longer honest gap (an agent offline for months whose spool dropped its oldest events) is still
+counted: the agent reports what its spool dropped in every heartbeat (``spool.lost``)."""
+
 MAX_TRANSIENTS: Final = 64
 """Failure signals waiting out G, over all apps (up to 290 bytes each). Past it a new one is classified
 transient at once: the earlier signals of that run already decide whether an episode opens."""
@@ -125,6 +134,11 @@ class DetectorParams:
     stuck_ms: int = 300_000  # T: an episode open longer than this is stuck
     lateness_ms: int = 120_000  # L: how long a signal waits for the evidence that covers it
     stale_ms: int = 900_000  # S: a device without events for this long is no longer active
+    # F: how far ahead of the processing clock an event's time may be (netdown.stream.admission). NTP keeps a
+    # Mac within a second; 5 minutes forgives a badly set clock while bounding what a wrong one can do.
+    max_skew_ms: int = 300_000
+    # How long a device that sent nothing is remembered: then its record is evicted (its counts are kept).
+    retention_ms: int = 30 * 86_400_000
 
     def __post_init__(self) -> None:
         for name, value in vars(self).items():
@@ -170,7 +184,14 @@ class EventDropped(msgspec.Struct, frozen=True, kw_only=True):
     event_id: str
 
 
-Transition: TypeAlias = SignalClassified | IncidentChanged | EventsLost | EventDropped
+class SeqRestarted(msgspec.Struct, frozen=True, kw_only=True):
+    """``seq`` jumped by more than MAX_SEQ_JUMP: a new numbering (a reinstalled agent, a hostile one), not a loss."""
+
+    previous: tuple[int, int]  # the lowest and highest seq of the numbering left behind
+    seq: int
+
+
+Transition: TypeAlias = SignalClassified | IncidentChanged | EventsLost | EventDropped | SeqRestarted
 
 # Classes whose signal needs the app's state: an episode to open, a transient to wait out.
 _STATEFUL: Final = frozenset({SignalClass.EPISODE, SignalClass.TRANSIENT})
@@ -282,15 +303,19 @@ def step(state: DeviceState, event: wire.Event, now_ms: int, params: DetectorPar
     if state.max_seq is not None and event.seq == state.max_seq + 1:
         state.max_seq = event.seq  # the common case, without a call
     else:
-        _note_seq(state, event.seq, now_ms)
+        _note_seq(state, event.seq, now_ms, out)
     id_key = _id_key(event.event_id)
     if id_key in state.seen:
         out.append(EventDropped(reason="duplicate", event_id=event.event_id))
         return out
     state.last_seen_arrival_ms = now_ms
-    if (
-        state.frontier_ms is not None and event.ts_ms < state.frontier_ms - params.lateness_ms
-    ) or event.boot_id in state.past_boots:
+    # Late means late for its boot: a new boot starts the device's event time afresh (a clock set right at
+    # boot, or wrong before it, never makes the new boot's events look late against the old boot's).
+    if event.boot_id in state.past_boots or (
+        state.frontier_ms is not None
+        and event.ts_ms < state.frontier_ms - params.lateness_ms
+        and event.boot_id == state.boot_id
+    ):
         out.append(EventDropped(reason="late", event_id=event.event_id))
         return out
     state.seen[id_key] = event.ts_ms
@@ -413,13 +438,24 @@ def _forget_oldest_ids(state: DeviceState) -> None:
     state.seen = dict(keep)
 
 
-def _note_seq(state: DeviceState, seq: int, now_ms: int) -> None:
+def _note_seq(state: DeviceState, seq: int, now_ms: int, out: list[Transition]) -> None:
     """Track missing ``seq`` numbers between the lowest and highest seen; a gap left open for L is a loss.
 
-    Both ends grow: with shuffled delivery the first arrival may not be the lowest number.
+    Both ends grow: with shuffled delivery the first arrival may not be the lowest number. A jump past
+    MAX_SEQ_JUMP starts the numbering afresh: the gaps still open in the old one are lost (each is
+    bounded), and the event is the first of the new numbering, applied without waiting for a predecessor.
     """
     if state.max_seq is None or state.min_seq is None:
         state.min_seq = state.max_seq = seq
+        return
+    if seq > state.max_seq + MAX_SEQ_JUMP or seq < state.min_seq - MAX_SEQ_JUMP:
+        if state.seq_gaps:
+            out.append(EventsLost(count=sum(gap.hi - gap.lo + 1 for gap in state.seq_gaps)))
+            state.seq_gaps = []
+        out.append(SeqRestarted(previous=(state.min_seq, state.max_seq), seq=seq))
+        state.min_seq = state.max_seq = seq
+        if not state.buffer:
+            state.last_applied_seq = seq - 1
         return
     if seq > state.max_seq:
         if seq > state.max_seq + 1:
@@ -535,6 +571,12 @@ def _reboot(state: DeviceState, event: wire.Event, params: DetectorParams, out: 
     state.boot_id = event.boot_id
     state.system_paths.clear()
     state.probes.clear()
+    # The new boot's clock is the device's event time from now on, even if it is behind the old boot's.
+    ts = event.ts_ms
+    state.frontier_ms = ts
+    state.max_ts_ms = max((pending.ts_ms for pending in state.buffer), default=ts)
+    state.max_ts_ms = max(state.max_ts_ms, ts)
+    state.next_prune_ms = ts + params.lateness_ms
 
 
 def _add_system_path(state: DeviceState, event: wire.PathEvent) -> None:

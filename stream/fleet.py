@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from netdown.stream.detector import is_affected, is_stuck
 from netdown.stream.labels import normalise_os_version
-from netdown.stream.record import Counters, DeviceRecord
+from netdown.stream.record import Counters, DeviceRecord, is_retired_key
 
 __all__ = ["DeviceFacts", "FleetView", "GaugeCounts", "facts_of"]
 
@@ -71,7 +71,16 @@ class FleetView:
         for key, record in records:
             if record.partition in self.totals:
                 self.totals[record.partition].add(record.counters)
-                self.devices[key] = facts_of(record)
+                if not is_retired_key(key):
+                    self.devices[key] = facts_of(record)
+
+    def evict(self, partition: int, keys: Iterable[bytes], delta: Counters) -> None:
+        """Devices of ``partition`` were forgotten: their counts stay in its sums, their gauges go."""
+        totals = self.totals.get(partition)
+        if totals is not None:
+            totals.add(delta)
+        for key in keys:
+            self.devices.pop(key, None)
 
     def retain(self, partitions: Collection[int]) -> None:
         """Forget the partitions this worker no longer owns (revoked in a rebalance)."""

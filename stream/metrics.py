@@ -30,12 +30,14 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from netdown.stream.dlq import REJECT_REASONS
 from netdown.stream.fleet import FleetView
 from netdown.stream.record import DURATION_BUCKETS_S
+from netdown.stream.spool_reports import LOSS_CAUSES
 
 __all__ = [
     "BATCH_BUCKETS_S",
     "DROP_REASONS",
     "FAUST_PREFIX",
     "LAG_BUCKETS_S",
+    "OUTPUTS",
     "ConsumerLagCollector",
     "FleetCollector",
     "WorkerMetrics",
@@ -49,6 +51,8 @@ LAG_BUCKETS_S: Final[tuple[float, ...]] = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 3
 BATCH_BUCKETS_S: Final[tuple[float, ...]] = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 # Why a valid event changed nothing (the detector's EventDropped reasons).
 DROP_REASONS: Final = ("duplicate", "late")
+# What the worker writes, each a value of the `output` label of netdown_output_errors_total.
+OUTPUTS: Final = ("incidents", "devices", "dlq", "changelog")
 # Faust names its metrics after the app by default; a fixed prefix keeps dashboards independent of --app-id.
 FAUST_PREFIX: Final = "faust"
 
@@ -93,6 +97,21 @@ class FleetCollector:
         lost = CounterMetricFamily(
             "netdown_events_lost_total", "Events lost between agent and worker (sequence gaps).", labels=["partition"]
         )
+        agent_lost = CounterMetricFamily(
+            "netdown_agent_events_lost_total",
+            "Events the agents report lost on the device before delivery (their heartbeats' spool.lost), by cause.",
+            labels=["cause", "partition"],
+        )
+        seq_restarts = CounterMetricFamily(
+            "netdown_seq_restarts_total",
+            "Sequence jumps too large to be loss, read as a device's new numbering (reinstalled or hostile agent).",
+            labels=["partition"],
+        )
+        evicted = CounterMetricFamily(
+            "netdown_devices_evicted_total",
+            "Device records forgotten after the retention without events (their counts are kept).",
+            labels=["partition"],
+        )
         durations = HistogramMetricFamily(
             "netdown_episode_duration_seconds",
             "How long closed episodes lasted, by normalised OS release.",
@@ -109,13 +128,17 @@ class FleetCollector:
             for reason in DROP_REASONS:  # both present from the start, so rate() sees the first drop
                 dropped.add_metric([reason, p], totals.dropped.get(reason, 0))
             lost.add_metric([p], totals.lost)
+            for cause in LOSS_CAUSES:  # every cause present from the start, so rate() sees the first loss
+                agent_lost.add_metric([cause, p], totals.agent_lost.get(cause, 0))
+            seq_restarts.add_metric([p], totals.seq_restarts)
+            evicted.add_metric([p], totals.evicted)
             for os_version, counts in sorted(totals.durations.items()):
                 cumulative, buckets = 0, []
                 for bound, count in zip((*DURATION_BUCKETS_S, float("inf")), counts, strict=True):
                     cumulative += count
                     buckets.append((_le(bound), cumulative))
                 durations.add_metric([os_version, p], buckets, sum_value=totals.duration_sum_s[os_version])
-        yield from (episodes, signals, events, dropped, lost, durations)
+        yield from (episodes, signals, events, dropped, lost, agent_lost, seq_restarts, evicted, durations)
         yield from self._gauges()
 
     def _gauges(self) -> Iterator[Metric]:
@@ -225,6 +248,14 @@ class WorkerMetrics:
         )
         for reason in REJECT_REASONS:  # every reason present from the start, so rate() sees the first one
             self.rejected.labels(reason=reason)
+        self.output_errors = Counter(
+            "netdown_output_errors_total",
+            "Records the worker could not write (refused by the producer or not delivered), by output (process-local).",
+            ["output"],
+            registry=self.registry,
+        )
+        for output in OUTPUTS:
+            self.output_errors.labels(output=output)
         self.event_lag = Histogram(
             "netdown_event_lag_seconds",
             "Arrival at the worker minus event time (process-local).",

@@ -1,8 +1,11 @@
 """Driving the detector over a finite input: the replay command's engine and the scenario tests' runner.
 
-Offline there is no wall clock: the processing clock is the latest event time seen in the input, so a
-capture replays the same way on any day. Per-device states live in a dict; the worker keeps the same
-states in a Faust table instead.
+Offline there is no wall clock. Each device's processing clock is the latest time of its own events,
+so a capture replays the same way on any day, and no device's clock (however wrong) changes when
+another device's buffered events are released or its gaps counted lost. Events are judged for clock
+skew against the latest time of the other devices (:class:`~netdown.stream.admission.FleetClock`);
+devices silent for the retention, by that fleet clock, are flushed and forgotten, their final facts
+kept. Per-device states live in a dict; the worker keeps the same states in a Faust table instead.
 """
 
 from __future__ import annotations
@@ -11,12 +14,14 @@ from collections import Counter
 from collections.abc import Iterable
 
 from netdown import wire
+from netdown.stream.admission import FleetClock, check_clock
 from netdown.stream.detector import (
     DetectorParams,
     DeviceState,
     EventDropped,
     EventsLost,
     IncidentChanged,
+    SeqRestarted,
     SignalClassified,
     Transition,
     flush,
@@ -24,9 +29,13 @@ from netdown.stream.detector import (
     step,
 )
 from netdown.stream.devices import DeviceFacts, device_facts
+from netdown.stream.dlq import Rejected
 from netdown.stream.incident import Incident
 
 __all__ = ["OfflineRun"]
+
+# Evicting is a scan of every device: done each time the fleet clock moves on by this share of the retention.
+_SWEEPS_PER_RETENTION = 30
 
 
 class OfflineRun:
@@ -35,31 +44,50 @@ class OfflineRun:
     def __init__(self, params: DetectorParams) -> None:
         self.params = params
         self.devices: dict[str, DeviceState] = {}
-        self.clock_ms = 0
+        self.clock = FleetClock()
         self.incidents: dict[tuple[str, str, int], Incident] = {}
         self.signals: Counter[str] = Counter()
         self.dropped: Counter[str] = Counter()
+        self.rejected: Counter[str] = Counter()
         self._by_class: dict[type[wire.Event], int] = {}
+        self._device_clock: dict[str, int] = {}
+        self._evicted: dict[str, DeviceFacts] = {}
+        self._next_sweep_ms: int | None = None
         self.lost = 0
+        self.seq_restarts = 0
 
     @property
     def events_by_type(self) -> Counter[str]:
         """Events fed, by wire ``type`` (counted by class in the hot path: no tag lookup per event)."""
         return Counter({str(cls.__struct_config__.tag): n for cls, n in self._by_class.items()})
 
-    def feed(self, event: wire.Event) -> list[Transition]:
-        """One decoded event, in arrival order."""
-        self.clock_ms = max(self.clock_ms, event.ts_ms)
+    def offer(self, event: wire.Event) -> list[Transition] | Rejected:
+        """One decoded event, in arrival order: its transitions, or why it was refused."""
+        device_id = event.device_id
+        rejected = check_clock(event, self.clock.reference_for(device_id), self.params.max_skew_ms)
+        if rejected is not None:
+            self.rejected[rejected.reason] += 1
+            return rejected
+        self.clock.admit(device_id, event.ts_ms)
         by_class = self._by_class
         cls = type(event)
         by_class[cls] = by_class.get(cls, 0) + 1
-        state = self.devices.get(event.device_id)
+        state = self.devices.get(device_id)
         if state is None:
-            state = self.devices[event.device_id] = new_device(event.device_id)
-        transitions = step(state, event, self.clock_ms, self.params)
+            state = self.devices[device_id] = new_device(device_id)
+        now_ms = self._device_clock.get(device_id, event.ts_ms)
+        now_ms = max(now_ms, event.ts_ms)
+        self._device_clock[device_id] = now_ms
+        transitions = step(state, event, now_ms, self.params)
         if transitions:
             self._tally(transitions)
+        self._sweep()
         return transitions
+
+    def feed(self, event: wire.Event) -> list[Transition]:
+        """One decoded event, in arrival order; a refused one (counted in ``rejected``) causes nothing."""
+        result = self.offer(event)
+        return [] if isinstance(result, Rejected) else result
 
     def feed_all(self, events: Iterable[wire.Event]) -> None:
         """Every event of an input, then the end of input."""
@@ -78,9 +106,33 @@ class OfflineRun:
         return sorted(self.incidents.values(), key=lambda i: (i.opened_ms, i.device_id, i.app))
 
     def final_device_facts(self) -> list[DeviceFacts]:
-        """Each device's facts as the input left them, by ``device_id``."""
-        facts = (device_facts(state) for _, state in sorted(self.devices.items()))
-        return [device for device in facts if device is not None]
+        """Each device's facts as the input left them (an evicted device's as of its eviction), by ``device_id``."""
+        facts = dict(self._evicted)
+        for device_id, state in self.devices.items():
+            current = device_facts(state)
+            if current is not None:
+                facts[device_id] = current
+        return [facts[device_id] for device_id in sorted(facts)]
+
+    def _sweep(self) -> None:
+        """Flush and forget the devices whose own clock is the retention behind the fleet's (amortised)."""
+        now_ms = self.clock.now_ms
+        if now_ms is None:
+            return
+        retention_ms = self.params.retention_ms
+        if self._next_sweep_ms is None:
+            self._next_sweep_ms = now_ms + retention_ms // _SWEEPS_PER_RETENTION
+        if now_ms < self._next_sweep_ms:
+            return
+        self._next_sweep_ms = now_ms + retention_ms // _SWEEPS_PER_RETENTION
+        horizon = now_ms - retention_ms
+        for device_id in [d for d, seen_ms in self._device_clock.items() if seen_ms < horizon]:
+            state = self.devices.pop(device_id)
+            del self._device_clock[device_id]
+            self._tally(flush(state, self.params))
+            facts = device_facts(state)
+            if facts is not None:
+                self._evicted[device_id] = facts
 
     def _tally(self, transitions: list[Transition]) -> None:
         for transition in transitions:
@@ -93,3 +145,5 @@ class OfflineRun:
                     self.lost += count
                 case EventDropped(reason=reason):
                     self.dropped[reason] += 1
+                case SeqRestarted():
+                    self.seq_restarts += 1

@@ -25,6 +25,7 @@ from netdown.stream.detector import (
     EventDropped,
     EventsLost,
     IncidentChanged,
+    SeqRestarted,
     SignalClassified,
     Transition,
 )
@@ -33,6 +34,7 @@ from netdown.stream.dlq import KEY_MISMATCH, Rejected
 from netdown.stream.incident import Incident
 from netdown.stream.labels import Labeler
 from netdown.stream.record import Counters, DeviceRecord, decode_record, encode_record, new_record
+from netdown.stream.spool_reports import reported_loss
 
 __all__ = ["Context", "DeviceResult", "Outcome", "apply_each", "apply_events", "apply_tick", "due_ms", "parse"]
 
@@ -120,6 +122,11 @@ def apply_events(
         applied = True
         event_type = wire.event_type(event)
         counts[event_type] = counts.get(event_type, 0) + 1
+        if event_type == "heartbeat":
+            assert isinstance(event, wire.HeartbeatEvent)
+            record.spool_report, lost = reported_loss(record.spool_report, event)
+            if lost:
+                delta.add(Counters(agent_lost=lost))
         if transitions:
             _count(record, transitions, context, delta, incidents)
     if not applied:
@@ -204,6 +211,8 @@ def _count(
                 delta.lost += count
             case EventDropped(reason=reason):
                 delta.dropped[reason] = delta.dropped.get(reason, 0) + 1
+            case SeqRestarted():
+                delta.seq_restarts += 1
 
 
 def _finish(

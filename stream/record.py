@@ -17,6 +17,7 @@ from typing import Final, TypeVar
 import msgspec
 
 from netdown.stream.detector import DeviceState, new_device
+from netdown.stream.spool_reports import SpoolReport
 
 __all__ = [
     "DURATION_BUCKETS_S",
@@ -26,7 +27,9 @@ __all__ = [
     "DeviceRecord",
     "decode_record",
     "encode_record",
+    "is_retired_key",
     "new_record",
+    "retired_key",
 ]
 
 # Upper bounds (seconds) of the episode-duration histogram: from a blip to a week-long stuck extension.
@@ -57,6 +60,9 @@ class Counters(msgspec.Struct, kw_only=True):
     events: dict[str, int] = msgspec.field(default_factory=dict)  # by wire type
     dropped: dict[str, int] = msgspec.field(default_factory=dict)  # valid events that changed nothing, by reason
     lost: int = 0
+    seq_restarts: int = 0  # seq jumps read as a new numbering, not as loss (detector.MAX_SEQ_JUMP)
+    agent_lost: dict[str, int] = msgspec.field(default_factory=dict)  # lost on the device, by cause (its heartbeats)
+    evicted: int = 0  # device records forgotten after the retention (their counts stay in the partition's sums)
     # Closed episodes by normalised OS release: per duration bucket (not cumulative; the last slot is +Inf),
     # and their total seconds. By release because "how long does it last on 15.2" is a release manager's question.
     durations: dict[str, list[int]] = msgspec.field(default_factory=dict)
@@ -68,7 +74,10 @@ class Counters(msgspec.Struct, kw_only=True):
         _merge(self.signals, other.signals)
         _merge(self.events, other.events)
         _merge(self.dropped, other.dropped)
+        _merge(self.agent_lost, other.agent_lost)
         self.lost += other.lost
+        self.seq_restarts += other.seq_restarts
+        self.evicted += other.evicted
         for os_version, buckets in other.durations.items():
             mine = self.durations.setdefault(os_version, _no_durations())
             self.durations[os_version] = [a + b for a, b in zip(mine, buckets, strict=True)]
@@ -101,11 +110,28 @@ class DeviceRecord(msgspec.Struct, kw_only=True):
     # `last_seen_ms` of the device-facts record last published, None before the first: what
     # netdown.stream.devices.should_publish compares with
     facts_published_seen_ms: int | None = None
+    spool_report: SpoolReport | None = None  # the agent's last spool-loss report accepted
 
 
 def new_record(device_id: str, partition: int) -> DeviceRecord:
     """The record of a device the worker has never seen."""
     return DeviceRecord(partition=partition, detector=new_device(device_id))
+
+
+# The counts of a partition's evicted devices live on in one record per partition under this key, so the
+# partition's cumulative sums never go down when a device is forgotten (Prometheus would read a reset).
+# No device has it: device ids are [A-Za-z0-9._-]{8,64} (netdown.wire.DEVICE_ID_PATTERN).
+_RETIRED_KEY: Final = b"\x00retired.%d"
+
+
+def retired_key(partition: int) -> bytes:
+    """The table key of the record that keeps ``partition``'s evicted devices' counts."""
+    return _RETIRED_KEY % partition
+
+
+def is_retired_key(key: bytes) -> bool:
+    """Whether ``key`` is a partition's record of evicted devices' counts, not a device's."""
+    return key.startswith(b"\x00retired.")
 
 
 _ENCODER: Final = msgspec.msgpack.Encoder()

@@ -24,6 +24,7 @@ import msgspec
 from netdown import cli_io, wire
 from netdown.stream.detector import DetectorParams, SignalClass
 from netdown.stream.devices import DeviceFacts, encode_device_facts
+from netdown.stream.dlq import CLOCK_SKEW, Rejected
 from netdown.stream.incident import Incident, encode_incident
 from netdown.stream.offline import OfflineRun
 from netdown.stream.settings import add_detector_arguments, detector_params
@@ -47,6 +48,8 @@ _LINE_LIMIT: Final = wire.MAX_EVENT_BYTES + 2
 # A rejection's detail may quote the offending value, which can be up to 64 KiB: the summary shows its start.
 _DETAIL_CHARS: Final = 240
 _DROP_REASONS: Final = ("duplicate", "late")
+# What a line can be refused for offline: the contract's reasons and a clock too far ahead (no Kafka key here).
+_REJECT_REASONS: Final = (*(str(reason) for reason in wire.RejectReason), CLOCK_SKEW)
 _CLOSE_REASONS: Final = ("recovered", "reboot")
 
 
@@ -79,6 +82,7 @@ class ReplaySummary(msgspec.Struct, frozen=True, kw_only=True):
     rejected: dict[str, int]
     first_rejections: dict[str, FirstRejection]
     lost: int
+    seq_restarts: int
     signals: dict[str, int]
     episodes: EpisodeTally
 
@@ -178,14 +182,15 @@ class _Intake:
         self.rejected: Counter[str] = Counter()
         self.first: dict[str, FirstRejection] = {}
 
-    def reject(self, number: int, rejection: wire.Rejection) -> None:
+    def reject(self, number: int, rejection: wire.Rejection | Rejected) -> None:
         """Count a refused line; remember the first of each reason."""
-        self.rejected[rejection.reason] += 1
-        if rejection.reason not in self.first:
+        reason = str(rejection.reason)
+        self.rejected[reason] += 1
+        if reason not in self.first:
             detail = (
                 rejection.detail if len(rejection.detail) <= _DETAIL_CHARS else rejection.detail[:_DETAIL_CHARS] + "..."
             )
-            self.first[rejection.reason] = FirstRejection(line=number, detail=detail, field=rejection.field)
+            self.first[reason] = FirstRejection(line=number, detail=detail, field=rejection.field)
 
 
 class _Replayed(NamedTuple):
@@ -208,7 +213,7 @@ def _replay(stream: BinaryIO, params: DetectorParams, name: str) -> _Replayed:
 def _feed(lines: Iterable[bytes | wire.Rejection], offline: OfflineRun) -> _Intake:
     """Decode each line and feed the events, in arrival order; the hot loop, so names are bound locally."""
     intake = _Intake()
-    decode, feed, rejection_type = wire.decode, offline.feed, wire.Rejection
+    decode, offer, rejection_type = wire.decode, offline.offer, wire.Rejection
     number = 0
     for number, line in enumerate(lines, start=1):
         if isinstance(line, rejection_type):
@@ -220,7 +225,9 @@ def _feed(lines: Iterable[bytes | wire.Rejection], offline: OfflineRun) -> _Inta
             if isinstance(result, rejection_type):
                 intake.reject(number, result)
             else:
-                feed(result)
+                offered = offer(result)
+                if isinstance(offered, Rejected):
+                    intake.reject(number, offered)
     intake.lines = number
     return intake
 
@@ -235,9 +242,10 @@ def _summarise(name: str, intake: _Intake, offline: OfflineRun, incidents: list[
         accepted=sum(offline.events_by_type.values()),
         events_by_type=_every(sorted(wire.EVENT_TYPES), offline.events_by_type),
         dropped=_every(_DROP_REASONS, offline.dropped),
-        rejected=_every(list(wire.RejectReason), intake.rejected),
+        rejected=_every(_REJECT_REASONS, intake.rejected),
         first_rejections={str(reason): first for reason, first in intake.first.items()},
         lost=offline.lost,
+        seq_restarts=offline.seq_restarts,
         signals=_every(list(SignalClass), offline.signals),
         episodes=EpisodeTally(
             opened=len(incidents),
@@ -261,7 +269,7 @@ def format_summary(summary: ReplaySummary) -> str:
         ("accepted", f"{summary.accepted:,}", cli_io.breakdown(summary.events_by_type)),
         ("dropped", f"{sum(summary.dropped.values()):,}", cli_io.breakdown(summary.dropped)),
         ("rejected", f"{sum(summary.rejected.values()):,}", cli_io.breakdown(summary.rejected, nonzero=True)),
-        ("lost", f"{summary.lost:,}", "seq numbers never received"),
+        ("lost", f"{summary.lost:,}", f"seq numbers never received; {summary.seq_restarts:,} seq restarts"),
         ("signals", f"{sum(summary.signals.values()):,}", cli_io.breakdown(summary.signals)),
         (
             "episodes",

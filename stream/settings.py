@@ -20,6 +20,8 @@ _DETECTOR_OPTIONS: Final = (
     ("stuck-after", "stuck_ms", "T: an episode open longer than this is stuck"),
     ("lateness", "lateness_ms", "L: how long a signal waits for late evidence"),
     ("stale-after", "stale_ms", "S: a device without events this long is no longer active"),
+    ("max-clock-skew", "max_skew_ms", "F: an event further ahead of the processing clock is refused (clock_skew)"),
+    ("retention", "retention_ms", "a device without events this long is forgotten (its counts are kept)"),
 )
 
 
@@ -34,7 +36,7 @@ def env_name(flag: str) -> str:
 
 
 def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--window`` ... ``--stale-after`` (seconds) with their design-brief defaults."""
+    """Add ``--window`` ... ``--retention`` (seconds) with their defaults."""
     defaults = DetectorParams()
     group = parser.add_argument_group("detection parameters (seconds; env NETDOWN_<FLAG>)")
     for flag, field, help_text in _DETECTOR_OPTIONS:
@@ -43,8 +45,8 @@ def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
             f"--{flag}",
             type=_seconds(flag),
             # A string default goes through `type` too, so a bad environment value is reported like a bad flag.
-            default=env_default(flag, f"{default_s:g}"),
-            help=f"{help_text} (default: {default_s:g})",
+            default=env_default(flag, f"{default_s:.15g}"),
+            help=f"{help_text} (default: {default_s:.15g})",
         )
 
 

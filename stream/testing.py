@@ -105,14 +105,14 @@ class Device:
             )
         )
 
-    def heartbeat(self, ts_ms: int) -> wire.Event:
-        """Liveness and device facts."""
+    def heartbeat(self, ts_ms: int, *, lost: wire.SpoolLoss | None = None) -> wire.Event:
+        """Liveness and device facts; ``lost``, the spool's losses so far, as an agent reports them."""
         return self._emit(
             wire.HeartbeatEvent(
                 **self._envelope(ts_ms),  # type: ignore[arg-type]
-                uptime_s=(ts_ms - T0_MS) // 1000,
+                uptime_s=max(ts_ms - T0_MS, 0) // 1000,
                 facts=_FACTS,
-                spool=wire.SpoolState(pending=0, dropped=0),
+                spool=wire.SpoolState(pending=0, dropped=0, lost=lost),
             )
         )
 

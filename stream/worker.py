@@ -20,7 +20,6 @@ from typing import Any, Final, cast
 
 import faust
 from aiohttp.web import Response
-from faust.exceptions import ProducerSendError
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP, Message
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -28,16 +27,24 @@ from prometheus_client import CONTENT_TYPE_LATEST
 import netdown
 from netdown import wire
 from netdown.cli_args import positive_int
+from netdown.stream.admission import check_clock
 from netdown.stream.batching import BatchingTransport
 from netdown.stream.detector import DetectorParams
 from netdown.stream.devices import DEVICES_TOPIC, encode_device_facts
-from netdown.stream.dlq import DLQ_TOPIC, INTERNAL_ERROR, Rejected, dlq_headers
+from netdown.stream.dlq import DLQ_TOPIC, INTERNAL_ERROR, Rejected, dead_letter
 from netdown.stream.fleet import FleetView
 from netdown.stream.incident import INCIDENTS_TOPIC, encode_incident
 from netdown.stream.labels import Labeler
 from netdown.stream.metrics import WorkerMetrics, WorkerMonitor
 from netdown.stream.processing import Context, Outcome, apply_each, apply_events, apply_tick, due_ms, parse
-from netdown.stream.record import decode_record, encode_record
+from netdown.stream.record import (
+    Counters,
+    decode_record,
+    encode_record,
+    is_retired_key,
+    new_record,
+    retired_key,
+)
 from netdown.stream.settings import add_detector_arguments, detector_params, env_default
 
 __all__ = ["NAME", "PartitionCountError", "Pipeline", "WorkerOptions", "build_app", "configure_parser", "run"]
@@ -46,6 +53,9 @@ NAME: Final = "worker"
 TABLE_NAME: Final = "devices"
 # How often processing time is checked for buffered events and sequence gaps that fell due; L is minutes.
 TICK_INTERVAL_S: Final = 1.0
+# How often the table is swept for devices past the retention (a scan of every record): every 10 minutes,
+# or a tenth of a retention shorter than that, so a device is forgotten at most 10% late.
+EVICTION_SWEEP_S: Final = 600.0
 
 logger = logging.getLogger(__name__)
 
@@ -192,6 +202,7 @@ class Pipeline:
         # Devices whose buffered events or sequence gaps fall due by processing time: key -> (due ms, partition).
         self.pending: dict[bytes, tuple[int, int]] = {}
         self._declared = False
+        self._next_sweep_ms = 0
 
     async def on_batch(self, messages: Sequence[Message]) -> None:
         """Messages of the events topic: each device's events applied to its record, rejections forwarded."""
@@ -202,8 +213,11 @@ class Pipeline:
             now_ms = time.time_ns() // 1_000_000
             by_device: dict[bytes, list[tuple[wire.Event, Message]]] = {}
             lags: list[int] = []
+            max_skew_ms = self.options.params.max_skew_ms
             for message in messages:
                 parsed = _parse(message)
+                if not isinstance(parsed, Rejected):
+                    parsed = check_clock(parsed, now_ms, max_skew_ms) or parsed
                 if isinstance(parsed, Rejected):
                     await self._reject(message, parsed)
                 else:  # keyed by its device_id (parse checked), so one device's events group here
@@ -240,6 +254,48 @@ class Pipeline:
             if outcomes:
                 await self._declare_outputs()
                 await self._carry_out(outcomes)
+            if now_ms >= self._next_sweep_ms:
+                self._next_sweep_ms = now_ms + min(
+                    round(EVICTION_SWEEP_S * 1000), self.options.params.retention_ms // 10
+                )
+                await self._evict(now_ms)
+
+    async def _evict(self, now_ms: int) -> None:
+        """Forget the devices of owned partitions that sent nothing for the retention, keeping their counts.
+
+        A device's record goes (a tombstone on the changelog, so a recovery forgets it too); its counters
+        are added to its partition's record of evicted devices' counts (:func:`retired_key`), written
+        first, so a crash in between can count a device twice in that record's sums but never lose it.
+        """
+        horizon = now_ms - self.options.params.retention_ms
+        gone: dict[int, list[bytes]] = {}
+        for key, value in self.table.data.items():
+            if is_retired_key(key):
+                continue
+            record = decode_record(value)
+            if record.partition in self.active and record.last_arrival_ms < horizon:
+                gone.setdefault(record.partition, []).append(key)
+        if not gone:
+            return
+        await self._declare_outputs()
+        changelog = self.table.changelog_topic_name
+        for partition, keys in gone.items():
+            retired_at = retired_key(partition)
+            stored = self.table.data.get(retired_at)
+            retired = new_record("", partition) if stored is None else decode_record(stored)
+            moved = Counters(evicted=len(keys))
+            for key in keys:
+                moved.add(decode_record(self.table.data[key]).counters)
+            retired.counters.add(moved)
+            value = encode_record(retired)
+            self.table.data[retired_at] = value
+            await self._send("changelog", changelog, retired_at, value, partition)
+            for key in keys:
+                del self.table.data[key]
+                self.pending.pop(key, None)
+                await self._send("changelog", changelog, key, None, partition)
+            self.view.evict(partition, keys, Counters(evicted=len(keys)))
+            logger.info("partition %d: evicted %d devices without events for the retention", partition, len(keys))
 
     async def on_recovered(self) -> None:
         """After a rebalance's table recovery: rebuild the fleet view and the pending set from the table."""
@@ -258,7 +314,8 @@ class Pipeline:
             self.view.rebuild(owned, self.active)
             self.pending = {}
             for key, record in owned:
-                self._track(key, due_ms(record, self.options.params), record.partition)
+                if not is_retired_key(key):
+                    self._track(key, due_ms(record, self.options.params), record.partition)
             logger.info("recovered %d devices in partitions %s", len(owned), sorted(self.active))
 
     def _check_partitions(self) -> None:
@@ -321,37 +378,66 @@ class Pipeline:
 
     async def _carry_out(self, outcomes: Sequence[tuple[bytes, Outcome]]) -> None:
         """Publish the outcomes' incidents and device facts, then store their records."""
-        # Straight to the producer: Faust's FutureMessage buffer and send sensors cost more than the detector.
-        producer = await self.app.maybe_start_producer()
         options = self.options
         sent = []
         for key, outcome in outcomes:
             partition = outcome.record.partition
             for incident in outcome.incidents:
-                sent.append(
-                    await producer.send(options.incidents_topic, key, encode_incident(incident), partition, None, None)
-                )
+                value = encode_incident(incident)
+                sent.append(await self._send("incidents", options.incidents_topic, key, value, partition))
             if outcome.facts is not None:
                 # Kafka's default partitioner: the compacted topic may be partitioned otherwise than the events.
-                value = encode_device_facts(outcome.facts)
-                sent.append(await producer.send(options.devices_topic, key, value, None, None, None))
-        if sent:
-            await asyncio.gather(*sent)  # delivered before the records that say they happened
+                sent.append(await self._send("devices", options.devices_topic, key, encode_device_facts(outcome.facts)))
+        waiting = [future for future in sent if future is not None]
+        if waiting:
+            # Delivered (or counted as failed) before the records that say they happened are written.
+            await asyncio.gather(*waiting, return_exceptions=True)
         changelog = self.table.changelog_topic_name
         for key, outcome in outcomes:
             record = outcome.record
             value = encode_record(record)
             self.table.data[key] = value
-            try:
-                await producer.send(changelog, key, value, record.partition, None, None)
-            except ProducerSendError:
-                # Refused before sending (over the producer's max_request_size, 1 MB): the detector's bounds
-                # should make this impossible. Raising would crash the worker, and again on every restart on
-                # the same batch; instead the record stays in memory only, and a restart restores the last
-                # one written (its device's events since are then neither applied nor counted).
-                logger.exception("device %r: its %d-byte record was not written to %s", key, len(value), changelog)
+            # A record the producer refuses (the detector's bounds should make that impossible) stays in memory
+            # only: a restart restores the last one written, and the device's events since are not counted.
+            await self._send("changelog", changelog, key, value, record.partition)
             self.view.update(key, record, outcome.delta)
             self._track(key, due_ms(record, options.params), record.partition)
+
+    async def _send(
+        self,
+        output: str,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        partition: int | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> asyncio.Future[Any] | None:
+        """Schedule one record; a refusal now or a failed delivery later is counted and logged, never raised.
+
+        Raised, it would fail the batch, which is then never acked and is read and fails again after every
+        restart: one record the producer cannot send (too large, not authorised) would stop the worker for
+        good. The future is returned for callers that wait for delivery (None if the send was refused).
+        """
+        # Straight to the producer: Faust's FutureMessage buffer and send sensors cost more than the detector.
+        producer = await self.app.maybe_start_producer()
+        try:
+            future = cast("asyncio.Future[Any]", await producer.send(topic, key, value, partition, None, headers))
+        except Exception as error:
+            self._write_failed(output, topic, key, error)
+            return None
+        future.add_done_callback(lambda done: self._delivered(output, topic, key, done))
+        return future
+
+    def _delivered(self, output: str, topic: str, key: bytes | None, done: asyncio.Future[Any]) -> None:
+        """Count and log a delivery that failed after the producer accepted the record."""
+        if done.cancelled():
+            self._write_failed(output, topic, key, asyncio.CancelledError())
+        elif done.exception() is not None:
+            self._write_failed(output, topic, key, cast(BaseException, done.exception()))
+
+    def _write_failed(self, output: str, topic: str, key: bytes | None, error: BaseException) -> None:
+        self.metrics.output_errors.labels(output=output).inc()
+        logger.error("a record for %s (key %r) was not written: %s: %s", topic, key, type(error).__name__, error)
 
     def _track(self, key: bytes, due: int | None, partition: int) -> None:
         if due is None:
@@ -361,16 +447,17 @@ class Pipeline:
 
     async def _reject(self, message: Message, rejected: Rejected) -> None:
         self.metrics.rejected.labels(reason=rejected.reason).inc()
-        headers = dlq_headers(
+        letter = dead_letter(
             rejected,
+            key=message.key,
+            value=message.value,
             topic=message.topic,
             partition=message.partition,
             offset=message.offset,
             original=_header_list(message.headers),
         )
         # Delivery not awaited: nothing durable records a rejection, and the offset commit waits for the producer.
-        producer = await self.app.maybe_start_producer()
-        await producer.send(self.options.dlq_topic, message.key, message.value, message.partition, None, headers)
+        await self._send("dlq", self.options.dlq_topic, letter.key, letter.value, message.partition, letter.headers)
 
 
 def _parse(message: Message) -> wire.Event | Rejected:

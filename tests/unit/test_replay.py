@@ -24,6 +24,7 @@ from netdown import cli_io, wire
 from netdown.stream import replay
 from netdown.stream.detector import DetectorParams, SignalClass
 from netdown.stream.devices import decode_device_facts
+from netdown.stream.dlq import CLOCK_SKEW
 from netdown.stream.incident import encode_incident
 from netdown.stream.offline import OfflineRun
 from netdown.testing import sample_event
@@ -200,7 +201,7 @@ def test_garbage_lines_are_counted_by_reason_and_never_stop_the_replay(
         "unknown_version": 1,
         "bad_device_id": 1,
     }
-    assert set(summary["rejected"]) == set(wire.RejectReason)
+    assert set(summary["rejected"]) == {*wire.RejectReason, CLOCK_SKEW}
     assert summary["first_rejections"]["too_large"] == {
         "line": 5,
         "detail": f"a line of 1000000 bytes (skipped unread), the limit is {wire.MAX_EVENT_BYTES}",

@@ -92,7 +92,18 @@ def test_nested_objects_decode_to_their_structs() -> None:
         id="com.example.vpn.tunnel", kind="packet_tunnel"
     )
     assert heartbeat.facts.vpn == wire.VpnFlags(include_all_networks=True, enforce_routes=False)
-    assert heartbeat.spool == wire.SpoolState(pending=3, dropped=0)
+    assert heartbeat.spool == wire.SpoolState(
+        pending=3, dropped=0, lost=wire.SpoolLoss(bound=4, corrupt=1, write_failed=2)
+    )
+
+
+def test_a_heartbeat_from_an_agent_without_spool_losses_still_decodes() -> None:
+    """``spool.lost`` came after v1's first agents: a heartbeat without it is valid, its losses unknown."""
+    sample = sample_event("heartbeat")
+    sample["spool"] = {"pending": 3, "dropped": 0}
+    heartbeat = _accepted(msgspec.json.encode(sample))
+    assert isinstance(heartbeat, wire.HeartbeatEvent)
+    assert heartbeat.spool.lost is None
 
 
 def test_unknown_fields_are_ignored_at_every_level() -> None:
