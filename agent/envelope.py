@@ -1,8 +1,10 @@
 """Stamping observations into wire events: the envelope every event carries, and its ``seq``.
 
-``seq`` must survive agent restarts without gaps (a gap is counted as lost by the stream job): it
-resumes from the newest record in the spool, which holds every event ever accepted that the size
-bound has not dropped.
+``seq`` is the event's index in the agent's disk spool (:attr:`~netdown.agent.spool.Spool.next_index`
+seeds the stamper, and every stamped event is offered to the spool, so the two advance together). The
+spool never gives out again an index whose record may have left the device, not even after its tail
+was lost or damaged, so the stream job never sees one seq on two events; an event the spool lost or
+the disk refused keeps its number, which the stream job counts as a gap.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import msgspec
 from netdown import __version__, wire
 from netdown.agent.sources.base import Observation
 
-__all__ = ["DeviceFacts", "Stamper", "next_seq_after"]
+__all__ = ["DeviceFacts", "Stamper"]
 
 
 @dataclass(frozen=True)
@@ -27,16 +29,6 @@ class DeviceFacts:
     platform: str
     os_version: str
     os_build: str
-
-
-def next_seq_after(last_payload: bytes | None) -> int:
-    """The ``seq`` to continue with, given the newest spooled record (0 for a new agent)."""
-    if last_payload is None:
-        return 0
-    event = wire.decode(last_payload)
-    if isinstance(event, wire.Rejection):
-        raise ValueError(f"the newest spooled record is not a wire event: {event.detail}")
-    return event.seq + 1
 
 
 class Stamper:

@@ -24,13 +24,14 @@ from typing import Any, Final
 import msgspec
 
 from netdown import wire
-from netdown.agent.config import AgentConfig, ConfigError, Secret
-from netdown.agent.envelope import DeviceFacts, Stamper, next_seq_after
+from netdown.agent.config import AgentConfig, ConfigError, Secret, check_option
+from netdown.agent.envelope import DeviceFacts, Stamper
 from netdown.agent.facts import read_facts, read_uptime_s
 from netdown.agent.publisher import Publisher, kafka_producer
 from netdown.agent.sources import Observation, Source, discover
 from netdown.agent.sources.base import Emit
-from netdown.agent.spool import Spool
+from netdown.agent.spool import Spool, SpoolWriteError
+from netdown.cli_io import os_reason
 
 __all__ = ["Agent", "HeartbeatSource", "build_agent", "build_sources", "producer_settings"]
 
@@ -64,7 +65,11 @@ class HeartbeatSource:
                     body={
                         "uptime_s": self.read_uptime() or 0,
                         "facts": self.read_device_facts(),
-                        "spool": {"pending": self.spool.pending, "dropped": self.spool.take_dropped()},
+                        "spool": {
+                            "pending": self.spool.pending,
+                            "dropped": self.spool.take_dropped(),
+                            "lost": msgspec.to_builtins(self.spool.losses),  # cumulative: survives a lost heartbeat
+                        },
                     },
                 )
             )
@@ -82,15 +87,22 @@ class Agent:
     sources: list[Source]
     accepted: int = 0
     refused: Counter[str] = field(default_factory=Counter)
+    unspooled: int = 0  # stamped, then refused by the disk: lost, and counted by the spool too
+    # Refusals since the spool last took an event: a full disk is logged when it starts and ends, not per event.
+    _refusing: int = field(default=0, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def create(cls, facts: DeviceFacts, spool: Spool, publisher: Publisher, sources: list[Source]) -> Agent:
-        """An agent that resumes ``seq`` after the newest event its spool holds."""
-        return cls(Stamper(facts, next_seq_after(spool.last_payload())), spool, publisher, sources)
+        """An agent whose ``seq`` is its spool's index: above every seq the device may already have sent."""
+        return cls(Stamper(facts, spool.next_index), spool, publisher, sources)
 
     def accept(self, observation: Observation, source: str = "?") -> wire.Event | None:
-        """Stamp and spool one observation; once this returns the event survives a crash."""
+        """Stamp and spool one observation; once this returns an event, it survives a crash.
+
+        None if the observation was invalid (it used no ``seq``) or the disk refused the event (its
+        ``seq`` is used up, a gap the stream job counts): a full disk must not stop the sources.
+        """
         with self._lock:
             try:
                 event = self.stamper.stamp(observation)
@@ -98,7 +110,17 @@ class Agent:
                 self.refused[source] += 1
                 log.warning("source %s produced an invalid %s observation: %s", source, observation.type, exc)
                 return None
-            self.spool.append(wire.encode(event))
+            try:
+                self.spool.append(wire.encode(event))
+            except SpoolWriteError as exc:
+                self.unspooled += 1
+                self._refusing += 1
+                if self._refusing == 1:
+                    log.warning("%s; events are lost (and counted) until it is writable again", exc)
+                return None
+            if self._refusing:
+                log.info("spool writable again after %d refused", self._refusing)
+                self._refusing = 0
             self.accepted += 1
             return event
 
@@ -138,7 +160,10 @@ def build_sources(config: AgentConfig, config_path: Path, platform: str, context
     """Instantiate the configured sources; a table's keys are the source's keyword arguments.
 
     ``context`` offers what the agent knows (fleet key, state dir, monitored apps); a source receives
-    the entries its constructor names. A key the source does not take is a config error naming it.
+    the entries its constructor names. A key the source does not take is a config error naming it,
+    and so is a value that does not fit the parameter's annotation: TOML gives no types beyond its
+    own, and a source would otherwise fail on ``interval_s = "fast"`` with a ``TypeError`` naming
+    no key, or accept it and fail later in its thread, restarted forever.
     """
     registry = discover()
     names = config.sources or {name: {} for name in DEFAULT_SOURCES.get(platform, ())}
@@ -147,10 +172,12 @@ def build_sources(config: AgentConfig, config_path: Path, platform: str, context
         factory = registry.get(name)
         if factory is None:
             raise ConfigError(f"{config_path}: sources.{name}: no such source (known: {', '.join(sorted(registry))})")
-        accepted = inspect.signature(factory).parameters
-        for key in settings:
+        accepted = inspect.signature(factory, eval_str=True).parameters
+        for key, value in settings.items():
             if key not in accepted or key in context:
                 raise ConfigError(f"{config_path}: sources.{name}.{key}: unknown key")
+            if accepted[key].annotation is not inspect.Parameter.empty:
+                check_option(config_path, f"sources.{name}.{key}", value, accepted[key].annotation)
         injected = {key: value for key, value in context.items() if key in accepted}
         try:
             sources.append(factory(**settings, **injected))
@@ -174,14 +201,23 @@ def producer_settings(config: AgentConfig, secrets: Mapping[str, Secret]) -> dic
 
 
 def build_agent(config: AgentConfig, secrets: Mapping[str, Secret], config_path: Path, facts: DeviceFacts) -> Agent:
-    """Wire spool, publisher, heartbeat and sources from a validated config."""
+    """Wire spool, publisher, heartbeat and sources from a validated config.
+
+    The spool is opened here, so a ``state_dir`` that cannot hold it (unwritable, under a file) is a
+    config error naming ``identity.state_dir``, not a ``PermissionError`` traceback.
+    """
     state_dir = Path(config.identity.state_dir)
-    spool = Spool(
-        state_dir / "spool",
-        max_bytes=int(config.spool.max_mb * 1024 * 1024),
-        segment_bytes=config.spool.segment_kb * 1024,
-        fsync_interval=config.spool.fsync_interval_s,
-    )
+    try:
+        spool = Spool(
+            state_dir / "spool",
+            max_bytes=config.spool.max_bytes,
+            segment_bytes=config.spool.segment_bytes,
+            fsync_interval=config.spool.fsync_interval_s,
+        )
+    except OSError as exc:
+        raise ConfigError(
+            f"{config_path}: identity.state_dir: cannot use {exc.filename or state_dir}: {os_reason(exc)}"
+        ) from None
     settings = producer_settings(config, secrets)
     publisher = Publisher(
         spool, config.broker.topic, facts.device_id.encode(), lambda: kafka_producer(config.broker.bootstrap, settings)

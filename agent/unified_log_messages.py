@@ -136,7 +136,8 @@ _DNS_BY_NAME: Final = {name: code for code, name in DNS_ERRORS.items()}
 class ParseOptions:
     """What the message layer needs from outside the line: the hash key and who the app is."""
 
-    key: bytes = b""  # HMAC key for raw hostnames/URLs/addresses (the fleet key in the agent)
+    # HMAC key for raw hostnames/URLs/addresses (the fleet key in the agent): never in a repr
+    key: bytes = field(default=b"", repr=False)
     app_ids: Mapping[str, str] = field(default_factory=dict)  # process name -> bundle id to report as `app`
     default_process: str | None = None  # process of records whose layout names none (key=value exports)
 

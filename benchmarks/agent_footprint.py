@@ -87,6 +87,7 @@ def measure_idle(bootstrap: str, work: Path, seconds: float) -> Idle:
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
     (work / "fleet.key").write_text("benchmark-fleet-key\n")
+    (work / "fleet.key").chmod(0o600)  # the agent refuses a key others can read
     config = work / "agent.toml"
     config.write_text(
         f"""

@@ -130,7 +130,7 @@ class PipelineStalled:
 
 @dataclass(frozen=True)
 class EventLoss:
-    """NetdownEventLoss (ticket): sequence gaps (lost events) exceed a share of the events processed."""
+    """NetdownEventLoss (ticket): lost events (sequence gaps, or the agents' own count) exceed a share of the events."""
 
     # 1% of events: agents spool to disk, so steady loss above that is a bug or a full spool.
     max_share: float = 0.01

@@ -281,6 +281,7 @@ RELEASES: Final = Dashboard(
 _EVENTS: Final = metric("netdown_events_total")
 _REJECTED: Final = metric("netdown_events_rejected_total")
 _LOST: Final = metric("netdown_events_lost_total")
+_AGENT_LOST: Final = metric("netdown_agent_events_lost_total")
 _WORKERS_UP: Final = total(metric("up"))
 
 
@@ -344,10 +345,24 @@ PIPELINE: Final = Dashboard(
         timeseries(
             "Lost and dropped events per second",
             "cps",
-            "Lost: gaps in a device's sequence numbers (events that never arrived). Dropped: valid events that "
-            "changed nothing, a repeated event_id (duplicate) or too late to matter (late).",
+            "Lost: gaps in a device's sequence numbers (events that never arrived), and what the agents report "
+            "their spools lost on the device, by cause (bound: dropped by the spool's size bound; corrupt: damaged "
+            "on disk; write_failed: refused by a full or failing disk). Dropped: valid events that changed nothing, "
+            "a repeated event_id (duplicate) or too late to matter (late).",
             Target(total(rate(_LOST)), "lost (sequence gaps)"),
+            Target(total(rate(_AGENT_LOST), "cause"), "lost on the devices ({{cause}})"),
             Target(total(rate(metric("netdown_events_dropped_total")), "reason"), "dropped ({{reason}})"),
+        ),
+        timeseries(
+            "Untrusted input and output failures per second",
+            "cps",
+            "Sequence restarts: seq jumps too large to be loss, read as a device's new numbering (a reinstalled or "
+            "broken agent). Evicted: device records forgotten after the retention without events (their counts are "
+            "kept). Output errors: records the workers could not write (incidents, device facts, dead letters, "
+            "their own changelog); any is a problem to look at.",
+            Target(total(rate(metric("netdown_seq_restarts_total"))), "sequence restarts"),
+            Target(total(rate(metric("netdown_devices_evicted_total"))), "devices evicted"),
+            Target(total(rate(metric("netdown_output_errors_total")), "output"), "output errors ({{output}})"),
         ),
         timeseries(
             "Rejected and lost share",

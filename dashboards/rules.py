@@ -346,17 +346,22 @@ def _stalled(config: Config, e: _Exprs, alert: _AlertFactory) -> Alert:
 
 def _loss(config: Config, e: _Exprs, alert: _AlertFactory) -> Alert:
     loss = config.loss
-    lost = e.fleet("increase", "netdown_events_lost_total", loss.window)
+    gaps = e.fleet("increase", "netdown_events_lost_total", loss.window)
+    # Two measures of one loss: the workers see it as sequence gaps, the agents report what their spools lost
+    # (a full disk, a size bound during a long outage). Most losses show in both, so they are not added: the
+    # larger counts, max(gaps, reported) = clamp_min(gaps - reported, 0) + reported. Older agents report nothing.
+    reported = f"({e.fleet('increase', 'netdown_agent_events_lost_total', loss.window)} or on () vector(0))"
+    lost = f"(\n  clamp_min(\n    {gaps}\n    - {reported},\n    0\n  )\n  + {reported}\n)"
     expr = _share_above(lost, e.fleet("increase", "netdown_events_total", loss.window), loss.max_share, loss.min_lost)
     return alert(
         "NetdownEventLoss",
         expr,
         loss.for_,
         "ticket",
-        "Events are lost between the agents and the pipeline (sequence gaps).",
-        f"Lost events (sequence gaps) were {{{{ $value | humanizePercentage }}}} of the events processed over "
-        f"the last {duration(loss.window)} (tickets above {_percent(loss.max_share)} with at least "
-        f"{loss.min_lost} lost).",
+        "Events are lost between the agents and the pipeline.",
+        f"Lost events (the larger of the sequence gaps and what the agents report their spools lost) were "
+        f"{{{{ $value | humanizePercentage }}}} of the events processed over the last {duration(loss.window)} "
+        f"(tickets above {_percent(loss.max_share)} with at least {loss.min_lost} lost).",
     )
 
 

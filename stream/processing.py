@@ -122,7 +122,9 @@ def apply_events(
         applied = True
         event_type = wire.event_type(event)
         counts[event_type] = counts.get(event_type, 0) + 1
-        if event_type == "heartbeat":
+        if event_type == "heartbeat" and not _duplicate(transitions):
+            # A resent heartbeat can arrive after newer ones (the agent resends from its last acknowledgement):
+            # read again, it would set the loss baseline back and its growth would be counted twice.
             assert isinstance(event, wire.HeartbeatEvent)
             record.spool_report, lost = reported_loss(record.spool_report, event)
             if lost:
@@ -213,6 +215,11 @@ def _count(
                 delta.dropped[reason] = delta.dropped.get(reason, 0) + 1
             case SeqRestarted():
                 delta.seq_restarts += 1
+
+
+def _duplicate(transitions: list[Transition]) -> bool:
+    """Whether the step dropped its event as a repeated ``event_id``."""
+    return any(type(t) is EventDropped and t.reason == "duplicate" for t in transitions)
 
 
 def _finish(

@@ -27,6 +27,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 import netdown
 from netdown import wire
 from netdown.cli_args import positive_int
+from netdown.log_repeats import install_repeat_limiter
 from netdown.stream.admission import check_clock
 from netdown.stream.batching import BatchingTransport
 from netdown.stream.detector import DetectorParams
@@ -156,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
     options = WorkerOptions.from_args(args)
     options.data_dir.mkdir(parents=True, exist_ok=True)
     app, _ = build_app(options)
-    worker = faust.Worker(app, loglevel=options.log_level, workdir=options.data_dir)
+    worker = _Worker(app, loglevel=options.log_level, workdir=options.data_dir)
     # Faust's terminal spinner sets the root logger to DEBUG (to spin on every record) whatever the
     # level asked for: every debug call of aiokafka and Faust then builds a record, a third of a core.
     worker.spinner = None
@@ -164,6 +165,16 @@ def run(args: argparse.Namespace) -> int:
         worker.execute_from_commandline()
     except SystemExit as stopped:  # how mode's worker always ends
         return stopped.code if isinstance(stopped.code, int) else 1
+
+
+class _Worker(faust.Worker):
+    """Faust's worker, with repeated warnings held back (:mod:`netdown.log_repeats`): a broker outage is a
+    line per change of state and a summary a minute, not dozens of identical errors a second."""
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        """Once mode has set up the root logger's handlers: limit what they write."""
+        super().on_setup_root_logger(logger, level)
+        install_repeat_limiter(logger)
 
 
 class PartitionCountError(RuntimeError):

@@ -154,7 +154,7 @@ def _records(args: argparse.Namespace, *, required: bool) -> _Records | None:
 
 
 def _window(args: argparse.Namespace, records: _Records | None) -> Window:
-    """``--range`` ending ``--at``, or now (Prometheus), or the inputs' latest event time (a capture's end)."""
+    """``--range`` ending ``--at``, or now (Prometheus), or the inputs' latest event time, at most now."""
     try:
         length = parse_duration(args.range)
         at = parse_time(args.at) if args.at is not None else None
@@ -168,7 +168,8 @@ def _window(args: argparse.Namespace, records: _Records | None) -> Window:
             times += [incident.closed_ms or incident.opened_ms for incident in records.incidents]
             if not times:
                 raise UsageError("the device facts and incidents are empty")
-            at = max(times)
+            # Never past now: a device's clock ahead (within the workers' skew bound) must not move the window.
+            at = min(max(times), time.time_ns() // 1_000_000)
     return Window.ending(at, length)
 
 

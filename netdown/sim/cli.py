@@ -69,7 +69,11 @@ def _parser() -> argparse.ArgumentParser:
         "publisher; progress on stderr every 5 s. The topic must exist. Give the detection parameters the "
         "worker runs with.",
     )
-    _fleet_arguments(publish, start_help="run start, epoch ms (default: now, so event time tracks the wall clock)")
+    _fleet_arguments(
+        publish,
+        start_help="run start, epoch ms (default: now, so event time tracks the wall clock; sped up, early enough "
+        "that it reaches the wall clock as the run ends, never passes it)",
+    )
     publish.add_argument("--bootstrap", required=True, metavar="HOST:PORT", help="the broker")
     publish.add_argument("--topic", default=None, metavar="NAME", help="events topic (default: the agent's)")
     publish.add_argument(
@@ -206,10 +210,20 @@ def _capture(args: argparse.Namespace) -> int:
     return cli_io.EXIT_OK
 
 
+def _live_start_ms(duration_ms: int, speed: float) -> int:
+    """The run start that makes event time reach the wall clock just as the run ends, never pass it.
+
+    Sped up, simulated time runs ahead of the wall clock; started now, a run's later events would be
+    in the future, which the worker refuses as clock skew past its bound (``--max-clock-skew``).
+    """
+    now_ms = time.time_ns() // 1_000_000
+    return now_ms - round(duration_ms * (1 - 1 / speed)) if speed > 1 else now_ms
+
+
 def _publish(args: argparse.Namespace) -> int:
     from netdown.sim.live import LiveProgress, LivePublisher  # noqa: PLC0415 - needs the agent extra
 
-    simulation = _simulate(args, int(time.time() * 1000) if args.start is None else args.start)
+    simulation = _simulate(args, _live_start_ms(args.duration, args.speed) if args.start is None else args.start)
     try:
         _write_truth(simulation, args.truth)
     except OSError as exc:

@@ -100,6 +100,7 @@ def test_events_accepted_while_the_broker_is_down_all_arrive_in_seq_order_when_i
 
 def _agent_config(tmp_path: Path, bootstrap: str, topic: str, app_file: Path) -> Path:
     (tmp_path / "fleet.key").write_text("test-fleet-key\n")
+    (tmp_path / "fleet.key").chmod(0o600)  # the agent refuses a key others can read
     config = tmp_path / "agent.toml"
     config.write_text(
         f"""

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from netdown.sim import cli as sim_cli
 from netdown.sim import read_truth
 from netdown.sim.cli import main
 
@@ -132,3 +134,13 @@ def test_the_console_script_answers_help() -> None:
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("usage: netdown-sim")
+
+
+def test_a_sped_up_publish_starts_early_enough_that_no_event_is_ever_ahead_of_the_wall_clock() -> None:
+    duration_ms, speed = 3_600_000, 20.0
+    before = time.time_ns() // 1_000_000
+    start = sim_cli._live_start_ms(duration_ms, speed)
+    # At wall time w the publisher sends event time start + (w - w0) * speed: the latest, at the end, must be <= w.
+    assert start + duration_ms <= time.time_ns() // 1_000_000 + duration_ms / speed
+    assert start + duration_ms >= before + duration_ms / speed - 1_000
+    assert sim_cli._live_start_ms(duration_ms, 1.0) >= before, "at real time the run starts now"

@@ -161,11 +161,14 @@ def test_spool_losses_count_what_grew_since_the_last_report_bounded_by_the_event
 
 def test_the_worker_counts_reported_spool_losses_once_even_when_the_heartbeats_are_delivered_twice() -> None:
     device = Device("mac-spool-0002")
-    device.heartbeat(T0_MS, lost=wire.SpoolLoss(bound=7))
+    first = device.heartbeat(T0_MS, lost=wire.SpoolLoss(bound=7))
     device.conn(T0_MS + 1_000)
     device.heartbeat(T0_MS + 2_000, lost=wire.SpoolLoss(bound=8, write_failed=1))
+    # The agent died before its acknowledgement and resends from there: the first heartbeat comes again,
+    # after the second, and must not set the baseline back (the third would then count its growth twice).
+    arrivals = [*device.events, first, device.heartbeat(T0_MS + 3_000, lost=wire.SpoolLoss(bound=9, write_failed=1))]
     context = Context(params=PARAMS, labeler=Labeler.from_apps([APP]))
-    events = [(event, offset) for offset, event in enumerate([*device.events, device.events[-1]])]
-    outcome = apply_events(None, events, partition=0, now_ms=T0_MS + 3_000, context=context)
+    events = [(event, offset) for offset, event in enumerate(arrivals)]
+    outcome = apply_events(None, events, partition=0, now_ms=T0_MS + 4_000, context=context)
     assert outcome is not None
-    assert outcome.delta.agent_lost == {"bound": 1, "write_failed": 1}
+    assert outcome.delta.agent_lost == {"bound": 2, "write_failed": 1}

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import inspect
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,6 +14,7 @@ from netdown import wire
 from netdown.agent.config import ConfigError, load_config
 from netdown.agent.envelope import DeviceFacts, Stamper
 from netdown.agent.runtime import HeartbeatSource, build_agent
+from netdown.agent.sources import discover
 from netdown.agent.sources.base import Observation
 from netdown.agent.spool import Spool
 
@@ -26,6 +30,8 @@ def _example(tmp_path: Path, edit: tuple[str, str] = ("", "")) -> Path:
     config.write_text(text.replace("/Library/Application Support/netdown/state", str(tmp_path / "state")))
     (tmp_path / "fleet.key").write_text("fleet-secret\n")
     (tmp_path / "kafka.password").write_text("hunter2\n")
+    for secret in ("fleet.key", "kafka.password"):
+        (tmp_path / secret).chmod(0o600)  # the agent refuses a secret file group or others may access
     return config
 
 
@@ -74,8 +80,45 @@ def test_heartbeats_carry_uptime_facts_and_the_spools_state(tmp_path: Path) -> N
     (observation,) = seen
     assert observation.ts_ms == 1_732_540_800_500
     assert observation.body["uptime_s"] == 4242
-    assert observation.body["spool"] == {"pending": 0, "dropped": 0}
+    assert observation.body["spool"] == {
+        "pending": 0,
+        "dropped": 0,
+        "lost": {"bound": 0, "corrupt": 0, "write_failed": 0},
+    }
     event = Stamper(FACTS, next_seq=0).stamp(observation)
     assert isinstance(event, wire.HeartbeatEvent), "a heartbeat body satisfies the wire contract"
     assert event.facts.network_extensions == (wire.NetworkExtension(id="com.example.vpn.tunnel", kind="packet_tunnel"),)
     spool.close()
+
+
+# The options each registered source that takes the fleet key needs to be built (besides the key).
+KEY_TAKING_SOURCES: dict[str, dict[str, Any]] = {
+    "probes": {"targets": ["tcp:gateway.example.com:443", "dns:example.com"]},
+    "unified_log": {"processes": ["com.example.vpn.tunnel"]},
+}
+
+
+def _shown(secret: bytes, text: str) -> list[str]:
+    """The forms of ``secret`` (as is, hex, base64) that ``text`` shows."""
+    forms = (secret.decode(), secret.hex(), base64.b64encode(secret).decode())
+    return [form for form in forms if form in text]
+
+
+def test_no_repr_of_a_source_that_takes_the_fleet_key_shows_it() -> None:
+    key = b"fleet-key-6c1f0e9d"
+    registry = discover()
+    taking_key = {name for name, factory in registry.items() if "key" in inspect.signature(factory).parameters}
+    assert taking_key == set(KEY_TAKING_SOURCES), "a new source that takes the key needs its options above"
+    for name, options in KEY_TAKING_SOURCES.items():
+        source = registry[name](key=key, **options)
+        assert _shown(key, repr(source)) == [], name
+
+
+def test_no_repr_of_the_wired_agent_its_config_or_its_publisher_shows_a_secret(tmp_path: Path) -> None:
+    path = _example(tmp_path)
+    config, secrets = load_config(path)
+    agent = build_agent(config, secrets, path, FACTS)
+    for shown in (config, secrets, agent, agent.publisher, *agent.sources):
+        assert _shown(b"fleet-secret", repr(shown)) == [], shown
+        assert _shown(b"hunter2", repr(shown)) == [], shown
+    agent.spool.close()
