@@ -45,6 +45,9 @@ class FleetClock:
     def __init__(self) -> None:
         self._first: tuple[str, int] | None = None  # (device_id, latest ts) of the device furthest ahead
         self._second: tuple[str, int] | None = None  # the same for the furthest ahead of every other device
+        # A time no device's reference is below: an event no later is admitted whoever sent it, and noting it
+        # changes nothing (the replay's fast path; an attribute, not a property, since it is read per event).
+        self.floor_ms: int | None = None
 
     @property
     def now_ms(self) -> int | None:
@@ -66,5 +69,7 @@ class FleetClock:
                 self._first = (device_id, ts_ms)
         elif ts_ms > first[1]:
             self._first, self._second = (device_id, ts_ms), first
+            self.floor_ms = first[1]
         elif second is None or ts_ms > second[1]:
             self._second = (device_id, ts_ms)  # the latest of the others than the first: all a reference needs
+            self.floor_ms = ts_ms

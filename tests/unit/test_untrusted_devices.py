@@ -6,11 +6,14 @@ reboot, a ``seq`` that jumps to 2^63 - 1, a heartbeat that claims billions of lo
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from netdown import wire
 from netdown.stream import detector
 from netdown.stream.admission import FleetClock, check_clock
 from netdown.stream.detector import MAX_SEQ_JUMP, DetectorParams, EventsLost, IncidentChanged, SeqRestarted
-from netdown.stream.dlq import CLOCK_SKEW
+from netdown.stream.dlq import CLOCK_SKEW, Rejected
 from netdown.stream.labels import Labeler
 from netdown.stream.offline import OfflineRun
 from netdown.stream.processing import Context, apply_events
@@ -172,3 +175,22 @@ def test_the_worker_counts_reported_spool_losses_once_even_when_the_heartbeats_a
     outcome = apply_events(None, events, partition=0, now_ms=T0_MS + 4_000, context=context)
     assert outcome is not None
     assert outcome.delta.agent_lost == {"bound": 2, "write_failed": 1}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 2 * 300_000)), max_size=40))
+def test_replay_refuses_exactly_the_events_ahead_of_every_other_device_by_more_than_the_bound(
+    arrivals: list[tuple[int, int]],
+) -> None:
+    """The replay's fast path and its fleet clock agree with the rule: judged by the others' latest admitted time."""
+    params = DetectorParams(max_skew_ms=300_000)
+    run = OfflineRun(params)
+    admitted: dict[str, int] = {}
+    for seq, (device, offset) in enumerate(arrivals, start=1):
+        device_id = f"mac-prop-{device:05d}"
+        event = Device(device_id, seq=seq - 1).heartbeat(T0_MS + offset)
+        others = [ts for other, ts in admitted.items() if other != device_id]
+        refused = bool(others) and event.ts_ms > max(others) + params.max_skew_ms
+        assert isinstance(run.offer(event), Rejected) == refused
+        if not refused:
+            admitted[device_id] = max(admitted.get(device_id, 0), event.ts_ms)
