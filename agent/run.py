@@ -26,6 +26,7 @@ from netdown.agent.identity import device_id_for, read_hardware_id, read_os_vers
 from netdown.agent.runtime import build_agent
 from netdown.cli_io import os_reason
 from netdown.log_redaction import install_redaction
+from netdown.log_repeats import install_repeat_limiter
 
 __all__ = ["LOG_FORMAT", "NAME", "configure_parser", "run"]
 
@@ -33,6 +34,9 @@ NAME: Final = "run"
 DEFAULT_CONFIG: Final = "/etc/netdown/agent.toml"
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 LOG_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# How often a repeated warning is written again (with the count held back): the agent's log lives on the
+# user's disk, and an outage can last a week.
+AGENT_REPEAT_INTERVAL_S: Final = 600.0
 # 2: the config is wrong, fix the file it names. 1: this machine cannot say who it is; no config change helps.
 EXIT_BAD_CONFIG: Final = 2
 EXIT_NO_IDENTITY: Final = 1
@@ -69,6 +73,8 @@ def _log_level(text: str) -> str:
 def run(args: argparse.Namespace) -> int:
     """Load the config, identify the device, run until told to stop."""
     logging.basicConfig(level=args.log_level.upper(), format=LOG_FORMAT)
+    # A laptop offline for days retries the broker all along: a line per change, a summary per 10 minutes.
+    install_repeat_limiter(logging.getLogger(), interval_s=AGENT_REPEAT_INTERVAL_S)
     platform = "darwin" if sys.platform == "darwin" else "linux"
     try:
         config, secrets = load_config(args.config)

@@ -280,12 +280,10 @@ class Pipeline:
         """
         horizon = now_ms - self.options.params.retention_ms
         gone: dict[int, list[bytes]] = {}
-        for key, value in self.table.data.items():
-            if is_retired_key(key):
-                continue
-            record = decode_record(value)
-            if record.partition in self.active and record.last_arrival_ms < horizon:
-                gone.setdefault(record.partition, []).append(key)
+        # The fleet view holds every owned device's last arrival: the sweep decodes only the records it evicts.
+        for key, facts in self.view.devices.items():
+            if facts.last_arrival_ms < horizon and facts.partition in self.active:
+                gone.setdefault(facts.partition, []).append(key)
         if not gone:
             return
         await self._declare_outputs()

@@ -266,8 +266,13 @@ def test_the_agent_exits_2_with_one_line_naming_file_and_key_and_no_traceback(
 
 
 def _run_in_process(path: Path) -> int:
-    """``run`` in this process, for tests that replace one of its collaborators."""
-    return run.run(argparse.Namespace(config=path, log_level="info"))
+    """``run`` in this process, for tests that replace one of its collaborators.
+
+    Without the repeat limiter: it would stay on the test runner's log handlers after the test.
+    """
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(run, "install_repeat_limiter", lambda logger, interval_s: None)
+        return run.run(argparse.Namespace(config=path, log_level="info"))
 
 
 def test_the_run_hides_both_secrets_from_the_logs_before_it_identifies_the_device(
