@@ -3,8 +3,8 @@
 It reads the JSON Grafana is given (the committed files), not the Python that wrote it, so a dashboard
 exported from Grafana and committed by hand is held to the same rules. Each rule has a name, listed
 in :data:`RULES` with what it protects; a problem names the dashboard, the panel and the rule.
-The PromQL rules (``aggregation``, ``job``, ``window``, ``variables``) read each expression with
-:mod:`netdown.dashboards.promql_scan`.
+The PromQL rules (``promql``, ``aggregation``, ``job``, ``window``, ``variables``) read each expression
+with :mod:`netdown.dashboards.promql_scan`, which parses it with promql-parser (Prometheus's grammar).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ RULES: Final[Mapping[str, str]] = {
     "grid": "every panel has a gridPos inside the 24-column grid, and no two panels overlap",
     "unit": "every panel sets fieldConfig.defaults.unit: a Grafana unit id, or a custom unit (suffix:, count:, ...)",
     "expr": "every panel has targets, each with a non-empty expr and its own refId",
-    "promql": "every expr can be read as PromQL",
+    "promql": "every expr parses as PromQL: syntax, known functions, argument types",
     "job": f"every selector selects the workers' job ({JOB_SELECTOR})",
     "aggregation": "every selector is aggregated over instance and partition before it is shown: a partition moves "
     "between workers, so only the sum over both is the fleet",

@@ -1,69 +1,67 @@
-"""Just enough PromQL reading for the dashboard lint: each selector, what aggregates it, and every range window.
+"""What the dashboard lint needs from a PromQL expression, read from promql-parser's syntax tree.
 
-Not a full parser (no precedence, no type checking; Prometheus itself checks that in the end-to-end
-test): a tokenizer and one pass over the tokens that tracks the enclosing aggregations and functions
-of every vector selector. That answers what the lint asks: does each selector select the workers'
-job, is it summed over ``instance`` and ``partition`` before it reaches a panel, and is every
-``[window]`` one of the allowed ones. Both grouping forms are understood (``sum by (a) (x)`` and
-``sum(x) by (a)``); ``topk``/``bottomk``/``limitk`` keep their input's labels, so they aggregate nothing.
+``promql-parser`` (Python bindings of the Rust promql-parser crate, Prometheus's grammar and its type
+checks) parses the expression; one walk over the tree records every vector selector with its
+matchers, its range, and the aggregations and functions enclosing it, and every ``[window]``. That
+answers what the lint asks: does each selector select the workers' job, is it summed over
+``instance`` and ``partition`` before it reaches a panel, and is every window one of the allowed
+ones. ``topk``/``bottomk``/``limitk``/``limit_ratio`` keep their input's labels, so they aggregate
+nothing; an aggregation's parameter (``topk``'s k) is not aggregated by it.
+
+Grafana variables are not PromQL, so some are replaced before parsing and mapped back after:
+
+- in label values (``os_version=~"$os_version"``) they are text in a string and stay as written;
+- a window side holding one (``[$__rate_interval]``, ``[${__range_s}s]``, ``[1d:$__interval]``) and one
+  after ``offset`` become unlikely durations (:data:`_PLACEHOLDER_MS` milliseconds and up), read back
+  as the text written;
+- anywhere else (``> $threshold``, ``topk($n, ...)``) they become the number ``1``.
+
+Windows read back as Prometheus prints durations (``[24h]`` reads ``1d``, ``[90s]`` ``1m30s``); label
+values are unescaped (``"a\\\\.b"`` reads ``a\\.b``). Every Grafana variable is listed, wherever it is.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Final
+
+import promql_parser as promql
 
 __all__ = ["VARIABLE", "Aggregation", "Matcher", "PromQLError", "Query", "Selector", "scan"]
 
-AGGREGATIONS: Final = frozenset(
-    {
-        "sum",
-        "min",
-        "max",
-        "avg",
-        "group",
-        "stddev",
-        "stdvar",
-        "count",
-        "count_values",
-        "bottomk",
-        "topk",
-        "quantile",
-        "limitk",
-        "limit_ratio",
-    }
-)
 # Aggregations that select series rather than combine them: the result keeps every input label.
 _SELECTING: Final = frozenset({"topk", "bottomk", "limitk", "limit_ratio"})
-_GROUPING: Final = frozenset({"by", "without"})
-_MATCHING: Final = frozenset({"on", "ignoring", "group_left", "group_right"})
-_KEYWORDS: Final = frozenset({"bool", "and", "or", "unless", "offset", "atan2", "inf", "nan"})
-
-_TOKEN: Final = re.compile(
-    r"""
-    (?P<space>\s+|\#[^\n]*)
-    |(?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`)
-    |(?P<range>\[[^\]\[]*\])
-    |(?P<number>(?:0[xX][0-9a-fA-F]+|[0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)[a-zA-Z0-9]*)
-    |(?P<variable>\$\{[^}]*\}|\$\w+)
-    |(?P<ident>[a-zA-Z_:][a-zA-Z0-9_:]*)
-    |(?P<op>=~|!~|==|!=|<=|>=|[-+*/%^<>=,@(){}])
-    """,
-    re.VERBOSE,
+# promql-parser's match operators as PromQL writes them (pairs: its enum members are not hashable).
+_OPERATORS: Final = (
+    (promql.MatchOp.Equal, "="),
+    (promql.MatchOp.NotEqual, "!="),
+    (promql.MatchOp.Re, "=~"),
+    (promql.MatchOp.NotRe, "!~"),
 )
 # Grafana variables inside strings and windows: $name, ${name}, ${name:format}, [[name]].
 VARIABLE: Final = re.compile(r"\$\{([A-Za-z_]\w*)(?::[^}]*)?\}|\$([A-Za-z_]\w*)|\[\[([A-Za-z_]\w*)\]\]")
+# What the substitution looks at, left to right: quoted text and comments (skipped), a Grafana variable outside
+# them, or a range/subquery window.
+_SUBSTITUTED: Final = re.compile(
+    r"""(?P<skip>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`|\#[^\n]*)"""
+    rf"|(?P<variable>{VARIABLE.pattern})"
+    r"|\[(?P<window>[^\[\]]*)\]"
+)
+_WINDOW_SIDES: Final = re.compile(r":(?![^{]*\})")  # range:step, not the ':' of ${name:format}
+_AFTER_OFFSET: Final = re.compile(r"\boffset\s*-?\s*$", re.IGNORECASE)  # offset $d, offset -$d
+# The first placeholder duration (36d8h39m52s653ms): no query writes a window to the millisecond.
+_PLACEHOLDER_MS: Final = 3_141_592_653
 
 
 class PromQLError(ValueError):
-    """The expression cannot be read: an unknown character, an unterminated string, unbalanced brackets."""
+    """The expression is not PromQL: promql-parser's message (syntax, unknown function, wrong argument type)."""
 
 
 @dataclass(frozen=True)
 class Matcher:
-    """One label matcher of a selector, its value unquoted as written (escapes kept)."""
+    """One label matcher of a selector, its value as PromQL reads it (unquoted, escapes resolved)."""
 
     label: str
     op: str
@@ -117,164 +115,107 @@ class Query:
     variables: tuple[str, ...]
 
 
-@dataclass
-class _Frame:
-    kind: str  # "aggregation", "function" or "paren"
-    name: str
-    modifier: str | None = None
-    labels: tuple[str, ...] = ()
+class _Substitution:
+    """``expr`` made parseable (see the module docstring), and the placeholder durations' original text."""
 
-
-@dataclass
-class _Found:
-    metric: str
-    matchers: tuple[Matcher, ...]
-    range: str | None
-    frames: tuple[_Frame, ...]
-
-
-def _tokens(expr: str) -> list[tuple[str, str]]:
-    tokens: list[tuple[str, str]] = []
-    position = 0
-    while position < len(expr):
-        match = _TOKEN.match(expr, position)
-        if match is None:
-            raise PromQLError(f"cannot read {expr[position : position + 20]!r} at offset {position}")
-        kind = match.lastgroup
-        assert kind is not None
-        if kind != "space":
-            tokens.append((kind, match.group()))
-        position = match.end()
-    return tokens
-
-
-class _Scanner:
     def __init__(self, expr: str) -> None:
-        self.tokens = _tokens(expr)
-        self.index = 0
-        self.stack: list[_Frame] = []
-        self.found: list[_Found] = []
+        self.written: dict[timedelta, str] = {}
+        self._placeholders: dict[str, str] = {}
+        self.expr = _SUBSTITUTED.sub(self._replace, expr)
+
+    def _replace(self, match: re.Match[str]) -> str:
+        if match["variable"] is not None:
+            return self._duration(match[0]) if _AFTER_OFFSET.search(match.string, 0, match.start()) else "1"
+        window = match["window"]
+        if window is None or not VARIABLE.search(window):
+            return match[0]
+        sides = [
+            self._duration(side.strip()) if VARIABLE.search(side) else side for side in _WINDOW_SIDES.split(window)
+        ]
+        return f"[{':'.join(sides)}]"
+
+    def _duration(self, text: str) -> str:
+        if text not in self._placeholders:
+            milliseconds = _PLACEHOLDER_MS + len(self._placeholders)
+            self._placeholders[text] = f"{milliseconds}ms"
+            self.written[timedelta(milliseconds=milliseconds)] = text
+        return self._placeholders[text]
+
+    def window(self, duration: timedelta | None) -> str:
+        """A parsed duration as the query wrote it (a variable) or as Prometheus prints it; none is ``""``."""
+        if duration is None:
+            return ""
+        return self.written.get(duration) or promql.display_duration(duration)
+
+
+class _Walk:
+    """One depth-first pass over the tree, in the order the expression is written."""
+
+    def __init__(self, substitution: _Substitution) -> None:
+        self.substitution = substitution
+        self.selectors: list[Selector] = []
         self.windows: list[str] = []
-        self.just_closed: _Frame | None = None
 
-    def peek(self) -> tuple[str, str]:
-        return self.tokens[self.index] if self.index < len(self.tokens) else ("end", "")
-
-    def take(self) -> tuple[str, str]:
-        token = self.peek()
-        self.index += 1
-        return token
-
-    def expect(self, value: str) -> None:
-        kind, text = self.take()
-        if text != value or kind == "string":
-            raise PromQLError(f"expected {value!r}, found {text or 'the end'!r}")
-
-    def bracketed(self, opener: str, closer: str, what: str) -> Iterator[tuple[str, str]]:
-        """The tokens between ``opener`` and its ``closer``, the commas left out."""
-        self.expect(opener)
-        while (token := self.take())[1] != closer:
-            if token[0] == "end":
-                raise PromQLError(f"unterminated {what}")
-            if token[1] != ",":
-                yield token
-
-    def label_list(self) -> tuple[str, ...]:
-        labels: list[str] = []
-        for kind, text in self.bracketed("(", ")", "label list"):
-            if kind not in {"ident", "string"}:
-                raise PromQLError(f"unexpected {text!r} in a label list")
-            labels.append(text.strip("\"'`"))
-        return tuple(labels)
-
-    def matchers(self) -> tuple[Matcher, ...]:
-        found: list[Matcher] = []
-        for kind, label in self.bracketed("{", "}", "label matchers"):
-            op = self.take()[1]
-            value_kind, value = self.take()
-            if kind not in {"ident", "string"} or op not in {"=", "!=", "=~", "!~"} or value_kind != "string":
-                raise PromQLError(f"cannot read the matcher starting at {label!r}")
-            found.append(Matcher(label, op, value[1:-1]))
-        return tuple(found)
-
-    def selector(self, metric: str) -> None:
-        matchers = self.matchers() if self.peek()[1] == "{" else ()
-        if not metric:
-            names = [m.value for m in matchers if m.label == "__name__" and m.op == "="]
-            metric = names[0] if names else ""
-        window = None
-        if self.peek()[0] == "range":
-            window = self.take()[1][1:-1].strip()
+    def visit(self, node: object, aggregations: tuple[Aggregation, ...], functions: tuple[str, ...]) -> None:
+        if isinstance(node, promql.VectorSelector):
+            self.selector(node, None, aggregations, functions)
+        elif isinstance(node, promql.MatrixSelector):
+            window = self.substitution.window(node.range)
             self.windows.append(window)
-        self.found.append(_Found(metric, matchers, window, tuple(self.stack)))
+            self.selector(node.vector_selector, window, aggregations, functions)
+        elif isinstance(node, promql.AggregateExpr):
+            if node.param is not None:  # topk's k, quantile's q: beside the aggregated input, not inside it
+                self.visit(node.param, aggregations, functions)
+            self.visit(node.expr, (*aggregations, _aggregation(node)), functions)
+        elif isinstance(node, promql.Call):
+            for argument in node.args:
+                self.visit(argument, aggregations, (*functions, node.func.name))
+        elif isinstance(node, promql.BinaryExpr):
+            self.visit(node.lhs, aggregations, functions)
+            self.visit(node.rhs, aggregations, functions)
+        elif isinstance(node, promql.SubqueryExpr):
+            self.visit(node.expr, aggregations, functions)
+            self.windows.append(f"{self.substitution.window(node.range)}:{self.substitution.window(node.step)}")
+        elif isinstance(node, promql.ParenExpr | promql.UnaryExpr):
+            self.visit(node.expr, aggregations, functions)
+        elif not isinstance(node, promql.NumberLiteral | promql.StringLiteral):
+            raise PromQLError(f"unexpected {type(node).__name__} in the syntax tree")
 
-    def run(self) -> None:
-        while (token := self.peek())[0] != "end":
-            closed, self.just_closed = self.just_closed, None
-            kind, text = token
-            if kind == "ident":
-                self.identifier(text, closed)
-            elif text == "{":
-                self.selector("")
-            elif text == "(":
-                self.take()
-                self.stack.append(_Frame("paren", ""))
-            elif text == ")":
-                self.take()
-                if not self.stack:
-                    raise PromQLError("unbalanced ')'")
-                self.just_closed = self.stack.pop()
-            elif text == "}":
-                raise PromQLError("unbalanced '}'")
-            else:
-                self.take()
-                if kind == "range":
-                    self.windows.append(text[1:-1].strip())
-        if self.stack:
-            raise PromQLError("unbalanced '('")
+    def selector(
+        self,
+        node: promql.VectorSelector,
+        window: str | None,
+        aggregations: tuple[Aggregation, ...],
+        functions: tuple[str, ...],
+    ) -> None:
+        if node.matchers.or_matchers:
+            raise PromQLError(f"{node}: 'or' between label matchers is not Prometheus PromQL")
+        matchers = tuple(Matcher(m.name, _operator(m.op), m.value) for m in node.matchers.matchers)
+        names = [m.value for m in matchers if m.label == "__name__" and m.op == "="]
+        metric = node.name or (names[0] if names else "")
+        self.selectors.append(Selector(metric, matchers, window, aggregations, functions))
 
-    def identifier(self, text: str, closed: _Frame | None) -> None:
-        self.take()
-        following = self.peek()[1]
-        if text in _GROUPING and following == "(":
-            if closed is None or closed.kind != "aggregation":
-                raise PromQLError(f"{text!r} follows no aggregation")
-            closed.modifier, closed.labels = text, self.label_list()  # the trailing form: sum(x) by (a)
-        elif text in _MATCHING and following == "(":
-            self.label_list()
-        elif text in AGGREGATIONS and (following == "(" or following in _GROUPING):
-            frame = _Frame("aggregation", text)
-            if following in _GROUPING:
-                frame.modifier = self.take()[1]
-                frame.labels = self.label_list()
-            self.expect("(")
-            self.stack.append(frame)
-        elif text in _MATCHING or text.lower() in _KEYWORDS:
-            return
-        elif following == "(":
-            self.take()
-            self.stack.append(_Frame("function", text))
-        else:
-            self.selector(text)
+
+def _operator(op: promql.MatchOp) -> str:
+    return next(text for member, text in _OPERATORS if member == op)
+
+
+def _aggregation(node: promql.AggregateExpr) -> Aggregation:
+    modifier = node.modifier
+    if modifier is None:
+        return Aggregation(str(node.op), None, ())
+    grouping = "by" if modifier.type == promql.AggModifierType.By else "without"
+    return Aggregation(str(node.op), grouping, tuple(modifier.labels))
 
 
 def scan(expr: str) -> Query:
-    """Read ``expr`` (Grafana variables may stay in it); raise :class:`PromQLError` when it cannot be read."""
-    scanner = _Scanner(expr)
-    scanner.run()
-    selectors = tuple(
-        Selector(
-            metric=found.metric,
-            matchers=found.matchers,
-            range=found.range,
-            aggregations=tuple(
-                Aggregation(frame.name, frame.modifier, frame.labels)
-                for frame in found.frames
-                if frame.kind == "aggregation"
-            ),
-            functions=tuple(frame.name for frame in found.frames if frame.kind == "function"),
-        )
-        for found in scanner.found
-    )
+    """Read ``expr`` (Grafana variables may stay in it); raise :class:`PromQLError` when it is not PromQL."""
+    substitution = _Substitution(expr)
+    try:
+        tree = promql.parse(substitution.expr)
+    except ValueError as exc:
+        raise PromQLError(str(exc)) from exc
+    walk = _Walk(substitution)
+    walk.visit(tree, (), ())
     variables = sorted({next(name for name in match.groups() if name) for match in VARIABLE.finditer(expr)})
-    return Query(selectors, tuple(scanner.windows), tuple(variables))
+    return Query(tuple(walk.selectors), tuple(walk.windows), tuple(variables))

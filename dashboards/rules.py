@@ -215,7 +215,7 @@ def _anchor(name: str) -> str:
 
 
 def alert_groups(config: Config = CONFIG) -> tuple[AlertGroup, ...]:
-    """The six alerts of the design brief, one group each."""
+    """The six alerts (docs/design.md, docs/runbook.md), one group each."""
     e = _Exprs(config)
 
     def alert(name: str, expr: str, for_: timedelta, severity: Severity, summary: str, description: str) -> Alert:

@@ -1,6 +1,6 @@
 """Wire contract v1: the events every Mac publishes to ``netdown.events.v1``.
 
-This module is the single owner of the contract (design brief, "Wire contract v1"). The agent
+This module is the single owner of the contract (its intent: docs/design.md, "The wire contract's intent"). The agent
 encodes with it, the stream job and the replay command decode with it, the tests generate from it,
 and the event reference in ``docs/wire-contract.md`` is rendered from it
 (:mod:`netdown.wire_reference`), so a field is described in exactly one place.

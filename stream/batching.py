@@ -14,63 +14,34 @@ offset tracking and commits. Each message is acked after the handler returns, so
 offset only once its message has been handled; while the handler runs, the batch counts as in flight,
 so a rebalance or a stop waits for it. Messages of other topics (table changelogs while recovering)
 take Faust's own path.
+
+The fetch loop itself overrides a private method of Faust's consumer, ``_drain_messages``: it is in
+:mod:`netdown.stream.faust_private` (:class:`~netdown.stream.faust_private.BatchFetchConsumer`), with
+every other private name of Faust's, mode's and aiokafka's the worker uses.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
-from typing import cast
+from collections.abc import Awaitable, Callable, Container, Sequence
 
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import AppT, Message
-from mode import Service, ServiceT
 from yarl import URL
+
+from netdown.stream.faust_private import BatchFetchConsumer, mark_in_flight, unmark_in_flight
 
 __all__ = ["BatchHandler", "BatchingConsumer", "BatchingTransport"]
 
 BatchHandler = Callable[[Sequence[Message]], Awaitable[None]]
 
 
-class BatchingConsumer(aiokafka_driver.Consumer):
+class BatchingConsumer(BatchFetchConsumer):
     """Faust's aiokafka consumer, delivering the messages of registered topics in batches (module docstring)."""
 
-    async def _drain_messages(self, fetcher: ServiceT) -> None:
-        """Faust's fetch loop (``Consumer._drain_messages``), with a batch per fetch for registered topics."""
-        handlers = self.batch_handlers
-        read_offset = self._read_offset
-        acks_enabled_for = self.app.topics.acks_enabled_for
-        consumer_stopped = self._stopped.is_set
-        fetcher_stopped = cast(Service, fetcher)._stopped.is_set
-        try:
-            while not (consumer_stopped() or fetcher_stopped()):
-                batches: dict[str, list[Message]] = {}
-                await self.sleep(0)  # getmany can return at once, again and again: let the loop breathe
-                async for tp, message in self.getmany(timeout=1.0):
-                    offset, last = message.offset, read_offset[tp]
-                    if last is not None and offset < last:
-                        continue  # read already, before a seek: Faust drops these too
-                    if last and offset - last > 1 and acks_enabled_for(tp.topic):
-                        # Offsets never delivered (compaction, transaction markers) count as acked, as in Faust.
-                        await self._add_gap(tp, last + 1, offset)
-                    batch = batches.get(tp.topic)
-                    if batch is not None:
-                        batch.append(message)
-                    elif tp.topic in handlers:
-                        batches[tp.topic] = [message]
-                    else:
-                        await self.wait_first(self.callback(message), self.suspend_flow.wait())
-                    read_offset[tp] = offset
-                for topic, messages in batches.items():
-                    await self._deliver(handlers[topic], messages)
-        except self.consumer_stopped_errors:
-            if self.transport.app.should_stop:
-                return
-            raise
-        except asyncio.CancelledError:
-            if self.transport.app.should_stop:
-                return
-            raise
+    def batch_topics(self) -> Container[str]:
+        """The topics registered with the transport."""
+        return self.batch_handlers
 
     @property
     def batch_handlers(self) -> dict[str, BatchHandler]:
@@ -78,13 +49,14 @@ class BatchingConsumer(aiokafka_driver.Consumer):
         transport = self.transport
         return transport.batch_handlers if isinstance(transport, BatchingTransport) else {}
 
-    async def _deliver(self, handler: BatchHandler, messages: list[Message]) -> None:
-        """Hand over the messages still current: in flight while handled, acked (so committable) after.
+    async def deliver_batch(self, topic: str, messages: list[Message]) -> None:
+        """Hand the messages still current to ``topic``'s handler: in flight while handled, acked (committable) after.
 
         Fetched before a rebalance began, or in an earlier consumer generation, they belong to
         partitions that may have moved: they are dropped unacked, and read again from the last commit
         by whichever worker owns the partition now (as a Faust stream skips them).
         """
+        handler = self.batch_handlers[topic]
         app = self.app
         if not app.flow_control.is_active():
             return
@@ -94,7 +66,7 @@ class BatchingConsumer(aiokafka_driver.Consumer):
             return
         # In flight: a rebalance or a stop waits (Consumer.wait_empty) until no message is unacked. One
         # stands for the batch, all acked together: Faust's track_message for each costs 3 µs a message.
-        self._unacked_messages.add(current[-1])
+        mark_in_flight(self, current[-1])
         # Shielded: stopping the worker cancels this fetch loop, then waits for the messages in flight to
         # be acked. The batch finishes (and acks) in its own task instead of being cut off half-done.
         await asyncio.shield(self._handle(handler, current))
@@ -108,7 +80,7 @@ class BatchingConsumer(aiokafka_driver.Consumer):
         try:
             await handler(messages)
         except BaseException:
-            self._unacked_messages.discard(messages[-1])
+            unmark_in_flight(self, messages[-1])
             raise
         for message in messages:
             self.ack(message)

@@ -8,7 +8,7 @@ returns the :data:`Transition` s it caused
 processing clock (wall time in the worker, the input's own time in replay); the detector's judgements
 use only event time (``ts_ms``), so the same events give the same episodes whatever their arrival.
 
-How events are ordered (design brief, "Event time, not arrival time"):
+How events are ordered (docs/design.md, "Detection semantics"; docs/detection.md):
 
 * Each device's events pass through a reorder buffer. An event is applied at once when it is the
   next ``seq`` after the last applied one (a well-behaved agent's stream costs no delay); otherwise it
@@ -20,7 +20,7 @@ How events are ordered (design brief, "Event time, not arrival time"):
 * System path and probe history is kept for L + W + G, so a failure signal is always judged against
   the system evidence at its own time, not at the time it is applied.
 
-Classification of a failure signal at t (design brief, "Detection semantics"):
+Classification of a failure signal at t (docs/design.md, "Detection semantics"):
 
 1. no system path or probe in [t - W, t], or no system path at all before t: insufficient evidence;
 2. the latest system path at or before t is not satisfied on a wifi/wired/cellular interface, or a
@@ -127,7 +127,7 @@ transient at once: the earlier signals of that run already decide whether an epi
 
 @dataclass(frozen=True)
 class DetectorParams:
-    """The detection parameters of the design brief, in milliseconds."""
+    """The detection parameters (docs/detection.md), in milliseconds."""
 
     window_ms: int = 30_000  # W: how far back system evidence counts
     settle_ms: int = 10_000  # G: how long a system path must hold before a failure is not transient

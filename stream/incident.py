@@ -1,4 +1,4 @@
-"""The incident record: one JSON object per episode state change (design brief, "Incident record").
+"""The incident record: one JSON object per episode state change (docs/design.md, "Incidents, device facts ...").
 
 Written to ``netdown.incidents.v1`` by the worker and to stdout by ``netdown-stream replay``; read by
 the reports. Like the wire contract, it is defined once, here.

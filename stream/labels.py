@@ -1,6 +1,6 @@
 """Bounded metric label values: what a device reports becomes one of a fixed, small set of strings.
 
-The design brief forbids a device label and asks that every label have a bounded set of values, so
+Metrics never carry a device label and every label has a bounded set of values (docs/design.md), so
 free text from the wire (``os_version``, ``app``) never reaches Prometheus as is. An OS release is
 cut to ``major.minor`` and kept only when it is a release we know; an app is kept only when the
 operator listed it. Everything else is ``other``.
@@ -41,7 +41,7 @@ def normalise_os_version(platform: str, os_version: str) -> str:
 
 
 def os_version_values() -> frozenset[str]:
-    """Every value the ``os_version`` label can take (the bound the design brief asks for)."""
+    """Every value the ``os_version`` label can take (the bound docs/design.md promises)."""
     return frozenset(
         {OTHER}
         | {

@@ -20,7 +20,6 @@ from typing import Any, Final, cast
 
 import faust
 from aiohttp.web import Response
-from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP, Message
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -28,6 +27,7 @@ import netdown
 from netdown import wire
 from netdown.cli_args import positive_int
 from netdown.log_repeats import install_repeat_limiter
+from netdown.stream import faust_private
 from netdown.stream.admission import check_clock
 from netdown.stream.batching import BatchingTransport
 from netdown.stream.detector import DetectorParams
@@ -356,13 +356,14 @@ class Pipeline:
         has tracked none fetches every topic's metadata; a topic sent to then (the DLQ, say) is not
         tracked, and drops out of the metadata at the next refresh, once another topic is tracked. Its
         pending batch then never finds a leader: every flush, so every offset commit, waits forever.
+        So every topic written to is added to the tracked ones (``add_topic``) of the aiokafka client under
+        Faust's producer, which only Faust's private API reaches (:func:`netdown.stream.faust_private.kafka_client`).
         """
         if self._declared:
             return
         for topic in self.outputs:
             await topic.maybe_declare()
-        producer = cast(aiokafka_driver.Producer, await self.app.maybe_start_producer())
-        client = producer._ensure_producer().client
+        client = faust_private.kafka_client(await self.app.maybe_start_producer())
         for name in (*(topic.get_topic_name() for topic in self.outputs), self.table.changelog_topic_name):
             await client.add_topic(name)
         self._declared = True

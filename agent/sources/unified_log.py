@@ -7,7 +7,8 @@ waiting(POSIXErrorCode(rawValue: 50): Network is down)``. This source runs ``log
 ndjson`` with a predicate for the configured processes and subsystems and turns those lines into
 ``conn`` and ``path`` (observer ``app``) observations.
 
-Reading is kept apart from parsing (STYLE 2). The parser is pure and has two layers, shared with
+Reading is kept apart from parsing, so the parser runs its tests on Linux against captured output.
+The parser is pure and has two layers, shared with
 ``netdown-agent parse-log`` (which reads captured logs in any layout):
 
 1. :func:`split_records` (:mod:`netdown.agent.unified_log_layouts`): lines to :class:`LogRecord`\\ s,

@@ -3,7 +3,7 @@
 Production measures in minutes and hours (a device is stuck after 5 min, a release regression is
 judged over 3 h); a demo has minutes in all. So:
 
-* the detector runs 15x faster than the design brief's defaults (stuck after 20 s, inactive after
+* the detector runs 15x faster than the production defaults (stuck after 20 s, inactive after
   60 s) and the simulator shapes every device's timeline for those parameters;
 * the shipped alert rules run 60x faster (``scaled``): a page's 10 min ``for`` is 10 s, the
   regression's 3 h window 3 min; their volume guards shrink from a 2,000-Mac fleet to the demo's;

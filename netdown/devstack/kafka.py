@@ -5,8 +5,9 @@ broker's jars come from there (``kafka/pom.xml`` beside this module pins the ver
 netdown owns. The broker runs from those jars with ``java -cp``, exactly as Kafka's own scripts do:
 format the storage with a cluster id, then ``kafka.Kafka server.properties``.
 
-Readiness is a Kafka ``ApiVersions`` round trip on the listener, never a sleep: a broker that accepts
-TCP connections may still be loading its metadata, one that answers the protocol is serving.
+Readiness is kafka-python's bootstrap on the listener (``ApiVersions``, then ``Metadata`` listing the
+broker), never a sleep: a broker that accepts TCP connections may still be loading its metadata, one
+that answers the protocol is serving.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import os
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import tempfile
 import time
@@ -122,35 +122,37 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# kafka-python's reconnect backoff, pinned (not grown exponentially): a refused connection is retried this often.
+_RETRY_MS: Final = 50
+# One readiness attempt of the start-up wait: short, so a JVM that exits is noticed within it.
+_READY_ATTEMPT_SECONDS: Final = 0.25
+
+
 def api_versions_ok(host: str, port: int, timeout: float = 1.0) -> bool:
-    """True when a Kafka broker at host:port answers an ``ApiVersions`` v0 request without error.
+    """True when a Kafka broker at host:port answers kafka-python's bootstrap within ``timeout`` seconds.
 
-    Hand-built so that readiness needs no client library: request header v1 (api_key 18,
-    api_version 0, correlation id, client id), empty body; the response starts with the
-    correlation id and an int16 error code (Kafka protocol guide, "ApiVersions API").
+    The bootstrap is what every kafka-python client does first: an ``ApiVersions`` request (the broker
+    version check), then ``Metadata`` that must list a broker. A refused connection is retried every
+    50 ms until ``timeout``. The client is kafka-python's bare network client: no IO thread to stop.
     """
-    correlation_id = 0x6E6574
-    client_id = b"netdown-ready"
-    request = struct.pack(">hhih", 18, 0, correlation_id, len(client_id)) + client_id
+    from kafka.errors import KafkaError  # noqa: PLC0415 - kafka-python only where a broker is checked
+    from kafka.net.compat import KafkaNetClient  # noqa: PLC0415
+
+    timeout_ms = max(1, round(timeout * 1000))
+    client = KafkaNetClient(
+        bootstrap_servers=f"{host}:{port}",
+        client_id="netdown-ready",
+        request_timeout_ms=timeout_ms,
+        socket_connection_setup_timeout_ms=timeout_ms,
+        reconnect_backoff_ms=_RETRY_MS,
+        reconnect_backoff_max_ms=_RETRY_MS,
+    )
     try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
-            sock.sendall(struct.pack(">i", len(request)) + request)
-            head = _recv_exact(sock, 10)
-    except OSError:
+        return client.check_version(timeout_ms=timeout_ms) is not None
+    except (KafkaError, OSError):
         return False
-    _size, answered_id, error_code = struct.unpack(">iih", head)
-    return bool(answered_id == correlation_id and error_code == 0)
-
-
-def _recv_exact(sock: socket.socket, count: int) -> bytes:
-    """Read exactly ``count`` bytes or raise ``ConnectionError`` (a short read means not ready)."""
-    chunks = bytearray()
-    while len(chunks) < count:
-        chunk = sock.recv(count - len(chunks))
-        if not chunk:
-            raise ConnectionError("connection closed mid-response")
-        chunks += chunk
-    return bytes(chunks)
+    finally:
+        client.close()
 
 
 def terminate(process: subprocess.Popen[bytes], timeout: float) -> int:
@@ -340,9 +342,9 @@ class KafkaBroker:
             raise BrokerError(f"formatting Kafka storage in {self.data_dir} failed:\n{done.stdout}{done.stderr}")
 
     def _wait_ready(self, started: float, timeout: float) -> None:
-        """Poll the listener until the broker answers ``ApiVersions``; fail fast if the JVM exits."""
+        """Poll the listener until kafka-python bootstraps from it; fail fast if the JVM exits."""
         assert self._process is not None
-        while not api_versions_ok("127.0.0.1", self.port, timeout=1.0):
+        while not api_versions_ok("127.0.0.1", self.port, timeout=_READY_ATTEMPT_SECONDS):
             if self._process.poll() is not None:
                 code, self._process = self._process.returncode, None
                 raise BrokerError(f"Kafka exited with code {code} during start-up; see {self._tail_logs()}")

@@ -1,4 +1,4 @@
-"""Confidence intervals for counts, rates and ratios, in pure Python (no SciPy on a report host).
+"""Confidence intervals for counts, rates and ratios.
 
 The reports answer "how sure are we" with three intervals, each chosen for small counts, where a
 release manager most needs honesty:
@@ -12,18 +12,19 @@ release manager most needs honesty:
   device fact), with a 0.5 correction of every cell when one is empty. Approximate: close to the
   nominal level once each group has a few affected devices.
 
-The special functions are the regularized incomplete gamma and beta functions (series and Lentz
-continued fractions, as in Numerical Recipes §6.2 and §6.4), each tail computed directly where it
-is small so that quantiles far in a tail keep their relative accuracy; quantiles are found by
-Newton's method inside a shrinking bracket to ~1e-13 relative, far below what any figure in a report shows.
+The regularized incomplete gamma and beta functions and their inverses come from
+:mod:`scipy.special` (``gammainc``/``gammaincinv``/``gammainccinv``, ``betainc``/``betaincinv``/
+``betainccinv``); each upper-tail quantile is inverted from the upper tail itself, not from 1 minus
+the lower one, so quantiles far in a tail keep their relative accuracy.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from statistics import NormalDist
-from typing import Final, NamedTuple
+from typing import NamedTuple
+
+from scipy import special
 
 __all__ = [
     "Interval",
@@ -41,12 +42,6 @@ __all__ = [
     "risk_ratio_interval",
     "z_value",
 ]
-
-_EPS: Final = 1e-15
-_TINY: Final = 1e-300
-# Enough for counts up to ~1e8: the series and continued fractions need O(sqrt(a)) terms near the mode.
-_MAX_ITER: Final = 200_000
-_STEPS: Final = 400  # bisection alone needs ~45 steps from [0, 1] to 1e-13; Newton far fewer
 
 
 class Interval(NamedTuple):
@@ -81,165 +76,35 @@ def family_confidence(confidence: float, comparisons: int) -> float:
     return 1 - (1 - confidence) / max(comparisons, 1)
 
 
-# --- the regularized incomplete gamma function P(a, x) and its complement Q(a, x) -----------------
-
-
-def _gamma_tails(a: float, x: float) -> tuple[float, float]:
-    """``(P(a, x), Q(a, x))``, the smaller of the two computed directly (never as 1 minus the other)."""
-    if x <= 0:
-        return 0.0, 1.0
-    log_front = -x + a * math.log(x) - math.lgamma(a)
-    if x < a + 1:  # series for P
-        term = total = 1.0 / a
-        n = a
-        for _ in range(_MAX_ITER):
-            n += 1
-            term *= x / n
-            total += term
-            if abs(term) < abs(total) * _EPS:
-                break
-        p = math.exp(log_front) * total
-        return p, 1.0 - p
-    # Lentz's continued fraction for Q
-    b = x + 1 - a
-    c = 1 / _TINY
-    d = 1 / b
-    h = d
-    for i in range(1, _MAX_ITER):
-        an = -i * (i - a)
-        b += 2
-        d = an * d + b
-        d = _TINY if abs(d) < _TINY else d
-        c = b + an / c
-        c = _TINY if abs(c) < _TINY else c
-        d = 1 / d
-        delta = d * c
-        h *= delta
-        if abs(delta - 1) < _EPS:
-            break
-    q = math.exp(log_front) * h
-    return 1.0 - q, q
+# --- the special functions, from scipy.special ----------------------------------------------------
 
 
 def regularized_gamma(a: float, x: float) -> float:
     """P(a, x): the CDF at ``x`` of a Gamma(shape ``a``, scale 1) variable."""
     if a <= 0:
         raise ValueError(f"shape must be positive, got {a}")
-    return _gamma_tails(a, x)[0]
+    return float(special.gammainc(a, max(x, 0.0)))
 
 
 def gamma_quantile(a: float, p: float, *, upper: bool = False) -> float:
     """The ``x`` with P(a, x) = ``p`` (or, with ``upper``, Q(a, x) = ``p``: the upper-tail quantile)."""
     if a <= 0 or not 0 < p < 1:
         raise ValueError(f"need a > 0 and 0 < p < 1, got a={a}, p={p}")
-    tail = 1 if upper else 0
-
-    def excess(x: float) -> float:  # increasing in x
-        value = _gamma_tails(a, x)[tail]
-        return p - value if upper else value - p
-
-    def density(x: float) -> float:  # the derivative of excess
-        return math.exp(-x + (a - 1) * math.log(x) - math.lgamma(a)) if x > 0 else 0.0
-
-    high = max(1.0, 2 * a)
-    while excess(high) < 0:
-        high *= 2
-    return _solve(excess, density, 0.0, high)
-
-
-# --- the regularized incomplete beta function I_x(a, b) -------------------------------------------
-
-
-def _beta_fraction(a: float, b: float, x: float) -> float:
-    """The continued fraction of I_x(a, b) (Numerical Recipes ``betacf``), by Lentz's method."""
-    qab, qap, qam = a + b, a + 1, a - 1
-    c = 1.0
-    d = 1 - qab * x / qap
-    d = 1 / (_TINY if abs(d) < _TINY else d)
-    h = d
-    for m in range(1, _MAX_ITER):
-        m2 = 2 * m
-        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
-        d = 1 + aa * d
-        d = 1 / (_TINY if abs(d) < _TINY else d)
-        c = 1 + aa / c
-        c = _TINY if abs(c) < _TINY else c
-        h *= d * c
-        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
-        d = 1 + aa * d
-        d = 1 / (_TINY if abs(d) < _TINY else d)
-        c = 1 + aa / c
-        c = _TINY if abs(c) < _TINY else c
-        delta = d * c
-        h *= delta
-        if abs(delta - 1) < _EPS:
-            break
-    return h
-
-
-def _beta_tails(a: float, b: float, x: float) -> tuple[float, float]:
-    """``(I_x(a, b), 1 - I_x(a, b))``, the smaller of the two computed directly."""
-    if x <= 0:
-        return 0.0, 1.0
-    if x >= 1:
-        return 1.0, 0.0
-    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    if x < (a + 1) / (a + b + 2):
-        low = math.exp(log_front) * _beta_fraction(a, b, x) / a
-        return low, 1.0 - low
-    high = math.exp(log_front) * _beta_fraction(b, a, 1 - x) / b
-    return 1.0 - high, high
+    return float(special.gammainccinv(a, p) if upper else special.gammaincinv(a, p))
 
 
 def regularized_beta(a: float, b: float, x: float) -> float:
     """I_x(a, b): the CDF at ``x`` of a Beta(``a``, ``b``) variable."""
     if a <= 0 or b <= 0:
         raise ValueError(f"shapes must be positive, got a={a}, b={b}")
-    return _beta_tails(a, b, x)[0]
+    return float(special.betainc(a, b, min(max(x, 0.0), 1.0)))
 
 
 def beta_quantile(a: float, b: float, p: float, *, upper: bool = False) -> float:
     """The ``x`` with I_x(a, b) = ``p`` (or, with ``upper``, 1 - I_x(a, b) = ``p``)."""
     if a <= 0 or b <= 0 or not 0 < p < 1:
         raise ValueError(f"need a, b > 0 and 0 < p < 1, got a={a}, b={b}, p={p}")
-    tail = 1 if upper else 0
-
-    def excess(x: float) -> float:  # increasing in x
-        value = _beta_tails(a, b, x)[tail]
-        return p - value if upper else value - p
-
-    log_beta = math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
-
-    def density(x: float) -> float:  # the derivative of excess
-        return math.exp((a - 1) * math.log(x) + (b - 1) * math.log1p(-x) - log_beta) if 0 < x < 1 else 0.0
-
-    return _solve(excess, density, 0.0, 1.0)
-
-
-def _solve(increasing: Callable[[float], float], slope: Callable[[float], float], low: float, high: float) -> float:
-    """The root of an increasing function bracketed by ``[low, high]``, to ~1e-13 relative.
-
-    Newton's method kept inside the bracket, which shrinks at every step; a step that would leave it,
-    or an underflowed slope, bisects instead (Numerical Recipes' ``rtsafe``).
-    """
-    x = (low + high) / 2
-    for _ in range(_STEPS):
-        value = increasing(x)
-        if value == 0:
-            return x
-        if value < 0:
-            low = x
-        else:
-            high = x
-        gradient = slope(x)
-        step = value / gradient if gradient > 0 else math.inf
-        following = x - step
-        if not low < following < high:
-            following = (low + high) / 2
-        if abs(following - x) <= 1e-13 * abs(following) or high - low <= 1e-13 * high:
-            return following
-        x = following
-    return x
+    return float(special.betainccinv(a, b, p) if upper else special.betaincinv(a, b, p))
 
 
 # --- the intervals the reports use ------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """One simulated Mac's life in event time: its boots, its agent's reports, and what happens to it.
 
 Every cadence is derived from the detector parameters the run is shaped for (:class:`Cadence`), so a
-timeline is scorable at any time scale, the design brief's defaults or a demo's seconds: probes come
+timeline is scorable at any time scale, the production defaults or a demo's seconds: probes come
 often enough that a failure always has system evidence within W, recovering episodes last well beyond
 G and recover within T, stuck ones last beyond T until a reboot, and outages and wake transients are
 non-episodes by the rules of ``docs/detection.md`` (an outage's failures stop before the system path
@@ -32,7 +32,7 @@ __all__ = ["DAY_MS", "Cadence", "Device", "Span", "new_uuid"]
 DAY_MS: Final = 86_400_000
 _UUID_CLEAR: Final = ~((0xF << 76) | (0x3 << 62))  # the version and variant bits
 _UUID_SET: Final = (4 << 76) | (0x2 << 62)  # version 4, RFC 4122 variant
-_HEARTBEAT_MAX_MS: Final = 300_000  # the agent's heartbeat interval (design brief: at least every 5 minutes)
+_HEARTBEAT_MAX_MS: Final = 300_000  # the agent's heartbeat interval (the wire contract: at least every 5 minutes)
 _ENETDOWN: Final = {
     "darwin": wire.ErrorInfo(domain="posix", code=50, name="ENETDOWN"),
     "linux": wire.ErrorInfo(domain="posix", code=100, name="ENETDOWN"),

@@ -17,7 +17,7 @@ def _options(*argv: str) -> worker.WorkerOptions:
     return worker.WorkerOptions.from_args(build_parser(arguments).parse_args(arguments))
 
 
-def test_defaults_are_the_design_briefs_topics_and_parameters() -> None:
+def test_defaults_are_the_documented_topics_and_parameters() -> None:
     options = _options()
     assert (
         options.broker,

@@ -60,6 +60,7 @@ def test_a_dashboard_built_with_the_model_passes() -> None:
         f"sum(rate(netdown_events_total{{{JOB}}}[$__rate_interval])) by (type)",  # the trailing grouping form
         f"sum without (instance, partition) (rate(netdown_events_total{{{JOB}}}[$__rate_interval]))",
         f"3600 * sum by (os_version) (increase(netdown_episodes_total{{{JOB}}}[1d]))",
+        f"sum by (os_version) (increase(netdown_episodes_total{{{JOB}}}[24h]))",  # the same day, spelled in hours
         f"avg_over_time((sum by (os_version) (netdown_devices_active{{{JOB}}}))[1d:5m])",
         f"histogram_quantile(0.99, sum by (le) (rate(netdown_event_lag_seconds_bucket{{{JOB}}}[$__rate_interval])))",
         f"sort_desc(topk(10, sum by (app) (netdown_devices_affected{{{JOB}}})))",
@@ -88,6 +89,7 @@ def test_queries_summed_over_instance_and_partition_with_allowed_windows_pass(ex
         (f"sum(rate(netdown_events_total{{{JOB}}}[$__rate_interval])", "promql"),
         (f"sum(netdown_devices_active{{{JOB}, os_version}})", "promql"),
         (f"sum(netdown_devices_active{{{JOB}}}) by (os_version", "promql"),
+        (f"sum(rate(netdown_events_total{{{JOB}}}))", "promql"),  # a rate of an instant vector
         ("   ", "expr"),
     ],
 )

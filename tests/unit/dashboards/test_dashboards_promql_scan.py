@@ -1,4 +1,4 @@
-"""The PromQL reader behind the dashboard lint: selectors, what aggregates them, windows and variables."""
+"""The PromQL reader behind the dashboard lint (promql-parser's tree): selectors, what aggregates them, windows."""
 
 from __future__ import annotations
 
@@ -62,10 +62,56 @@ def test_grafana_variables_are_listed_wherever_they_appear() -> None:
     assert query.variables == ("__rate_interval", "app", "os_version", "threshold")
 
 
+def test_variables_in_windows_and_offsets_read_back_as_written_and_in_label_values_stay() -> None:
+    query = scan(
+        'sum(rate(a{os_version=~"${os_version:regex}"}[$__rate_interval])) + max_over_time(b[${__range_s}s] '
+        "offset $shift) + sum(avg_over_time(c[$__range:$__interval]))"
+    )
+
+    assert query.windows == ("$__rate_interval", "${__range_s}s", "$__range:$__interval")
+    assert query.selectors[0].matches("os_version", "=~", "${os_version:regex}")
+    assert query.selectors[1].range == "${__range_s}s"
+    assert query.variables == ("__interval", "__range", "__range_s", "__rate_interval", "os_version", "shift")
+
+
+def test_windows_read_as_prometheus_prints_durations_and_values_unescaped() -> None:
+    query = scan(r'increase(a{app=~"com\\.example\\..*"}[24h]) + rate(b[90s]) + max_over_time(c[1d:])')
+
+    assert query.windows == ("1d", "1m30s", "1d:")
+    assert query.selectors[0].matches("app", "=~", r"com\.example\..*")
+
+
+def test_an_aggregations_parameter_is_not_aggregated_by_it() -> None:
+    k, series = scan("topk(scalar(sum(a)), b)").selectors
+
+    assert k.aggregations == (Aggregation("sum", None, ()),)
+    assert k.functions == ("scalar",)
+    assert series.aggregations == (Aggregation("topk", None, ()),)
+
+
 @pytest.mark.parametrize(
     "expr",
-    ["sum(a", "sum(a))", "a{job=}", 'a{job="x"', "by (x) a", "a ~ b", 'a{job="unterminated}'],
+    [
+        "sum(a",
+        "sum(a))",
+        "a{job=}",
+        'a{job="x"',
+        "by (x) a",
+        "a ~ b",
+        'a{job="unterminated}',
+        "rate(a)",  # a rate needs a range vector
+        "sum(rate(a[5m])) offset 5m",  # offset follows a selector or subquery only
+        "no_such_function(a)",
+        'a{job="x" or job="y"}',  # promql-parser reads it; Prometheus does not
+        "a[5x]",
+        'a{job=~"("}',
+    ],
 )
-def test_an_unreadable_expression_raises(expr: str) -> None:
+def test_an_expression_prometheus_would_refuse_raises(expr: str) -> None:
     with pytest.raises(PromQLError):
         scan(expr)
+
+
+def test_the_error_is_the_parsers_message() -> None:
+    with pytest.raises(PromQLError, match="expected type matrix in call to function 'rate'"):
+        scan("rate(a)")

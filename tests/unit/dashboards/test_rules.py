@@ -63,7 +63,7 @@ def test_check_names_each_stale_file_until_the_files_are_generated(
     assert main(["--check", "--root", str(tmp_path)]) == 0
 
 
-def test_the_alerts_are_the_design_briefs_six_with_their_severities() -> None:
+def test_the_alerts_are_the_six_of_the_design_with_their_severities() -> None:
     severities = {alert.name: alert.severity for alert in ALERTS}
 
     assert severities == {
@@ -88,7 +88,7 @@ def test_every_alert_has_the_uniform_anatomy(alert: Alert) -> None:
 
 
 def test_alerts_fire_within_the_on_call_budget_by_construction() -> None:
-    """Window plus `for` (plus T for stuck devices) fit the brief: pages 20 min, regression 4 h, loss/rejected 2 h."""
+    """Window plus `for` (plus T for stuck devices) fit the budgets: pages 20 min, regression 4 h, loss/rejected 2 h."""
     spike, regression, stuck, stalled = CONFIG.spike, CONFIG.regression, CONFIG.stuck, CONFIG.stalled
     stuck_after = timedelta(minutes=5)  # T, the detector's stuck threshold
 
