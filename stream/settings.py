@@ -7,12 +7,12 @@ under systemd, Kubernetes or a shell; a bad value names the flag and the variabl
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Final
 
+from netdown.cli_args import env_default, env_name
 from netdown.stream.detector import DetectorParams
 
-__all__ = ["add_detector_arguments", "detector_flags", "detector_params", "env_default"]
+__all__ = ["add_detector_arguments", "detector_flags", "detector_params"]
 
 _DETECTOR_OPTIONS: Final = (
     ("window", "window_ms", "W: how far back system evidence counts"),
@@ -23,16 +23,6 @@ _DETECTOR_OPTIONS: Final = (
     ("max-clock-skew", "max_skew_ms", "F: an event further ahead of the processing clock is refused (clock_skew)"),
     ("retention", "retention_ms", "a device without events this long is forgotten (its counts are kept)"),
 )
-
-
-def env_default(flag: str, fallback: str) -> str:
-    """The default of ``--flag``: ``$NETDOWN_FLAG`` if set, else ``fallback``."""
-    return os.environ.get(env_name(flag), fallback)
-
-
-def env_name(flag: str) -> str:
-    """``stuck-after`` -> ``NETDOWN_STUCK_AFTER``."""
-    return "NETDOWN_" + flag.upper().replace("-", "_")
 
 
 def add_detector_arguments(parser: argparse.ArgumentParser) -> None:

@@ -25,7 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 import netdown
 from netdown import wire
-from netdown.cli_args import positive_int
+from netdown.cli_args import env_default, positive_int
 from netdown.log_repeats import install_repeat_limiter
 from netdown.stream import faust_private
 from netdown.stream.admission import check_clock
@@ -46,7 +46,7 @@ from netdown.stream.record import (
     new_record,
     retired_key,
 )
-from netdown.stream.settings import add_detector_arguments, detector_params, env_default
+from netdown.stream.settings import add_detector_arguments, detector_params
 
 __all__ = ["NAME", "PartitionCountError", "Pipeline", "WorkerOptions", "build_app", "configure_parser", "run"]
 

@@ -19,15 +19,15 @@ from pathlib import Path
 from typing import Final, NamedTuple
 
 from netdown import cli_io
+from netdown.cli_args import env_default, parse_duration
 from netdown.dashboards.config import CONFIG
 from netdown.report import releases, render, suspects
 from netdown.report.figures import GroupFigures, figures_from_prometheus, figures_from_records
 from netdown.report.sources import KafkaTopics, PrometheusAPI, SourceError, load_devices, load_incidents
-from netdown.report.window import Window, parse_duration, parse_time
+from netdown.report.window import Window, parse_time
 from netdown.stream.detector import DetectorParams
 from netdown.stream.devices import DEVICES_TOPIC, DeviceFacts
 from netdown.stream.incident import INCIDENTS_TOPIC, Incident
-from netdown.stream.settings import env_default
 
 __all__ = ["build_parser", "main"]
 

@@ -7,15 +7,14 @@ evaluated at ``end`` covers, so figures from Prometheus and from incident record
 from __future__ import annotations
 
 import math
-import re
 from datetime import UTC, datetime
 from typing import Final, NamedTuple
 
-__all__ = ["DAY_MS", "Window", "format_duration", "parse_duration", "parse_time"]
+from netdown.cli_args import DURATION_UNITS_MS
 
-DAY_MS: Final = 86_400_000
-_UNITS_MS: Final = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": DAY_MS, "w": 7 * DAY_MS}
-_PART: Final = re.compile(r"(\d+)(ms|s|m|h|d|w)")
+__all__ = ["DAY_MS", "Window", "format_duration", "parse_time"]
+
+DAY_MS: Final = DURATION_UNITS_MS["d"]
 
 
 class Window(NamedTuple):
@@ -60,22 +59,11 @@ def _utc(ts_ms: int) -> str:
     return datetime.fromtimestamp(ts_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def parse_duration(text: str) -> int:
-    """``7d``, ``3h``, ``90s``, ``1h30m``, ``500ms`` -> milliseconds; raises ValueError for anything else."""
-    parts = _PART.findall(text)
-    if not text or "".join(number + unit for number, unit in parts) != text:
-        raise ValueError(f"{text!r} is not a duration like 7d, 3h, 90s or 1h30m")
-    total = sum(int(number) * _UNITS_MS[unit] for number, unit in parts)
-    if total <= 0:
-        raise ValueError(f"{text!r}: a range must be longer than zero")
-    return total
-
-
 def format_duration(ms: int) -> str:
     """``7d``, ``3h``, ``1h30m``, ``1m30s``: ``ms`` in days to milliseconds (also valid in PromQL)."""
     out = []
     for unit in ("d", "h", "m", "s", "ms"):
-        size = _UNITS_MS[unit]
+        size = DURATION_UNITS_MS[unit]
         if ms >= size:
             out.append(f"{ms // size}{unit}")
             ms %= size

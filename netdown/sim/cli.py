@@ -14,7 +14,6 @@ ones the detector will run with. See docs/simulator.md.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import tempfile
 import threading
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import Final
 
 from netdown import cli_io, wire
-from netdown.cli_args import number, positive_int, positive_number
+from netdown.cli_args import duration, number, positive_int, positive_number
 from netdown.sim.files import read_incidents, write_capture
 from netdown.sim.fleet import Simulation, simulate
 from netdown.sim.score import score
@@ -36,8 +35,6 @@ from netdown.stream.testing import T0_MS
 __all__ = ["main"]
 
 _PROG: Final = "netdown-sim"
-_UNITS_MS: Final = {"": 1000, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
-_DURATION: Final = re.compile(r"(?P<number>\d+(?:\.\d+)?)(?P<unit>[smhd]?)")
 _EXTENSION_KINDS: Final = ("packet_tunnel", "app_proxy", "transparent_proxy", "content_filter", "dns_proxy", "other")
 
 
@@ -119,7 +116,7 @@ def _fleet_arguments(parser: argparse.ArgumentParser, start_help: str) -> None:
     parser.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default: 0)")
     parser.add_argument(
         "--duration",
-        type=_duration,
+        type=duration,
         required=True,
         metavar="TIME",
         help="simulated time: 600 (seconds), 90s, 10m, 6h, 1d",
@@ -274,13 +271,6 @@ def _score(args: argparse.Namespace) -> int:
 
 
 # --- argument types: a bad value is an argparse error naming what was expected ---
-
-
-def _duration(text: str) -> int:
-    match = _DURATION.fullmatch(text.strip())
-    if match is None or float(match["number"]) <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive duration (600, 90s, 10m, 6h, 1d)")
-    return round(float(match["number"]) * _UNITS_MS[match["unit"]])
 
 
 def _at_least_zero(text: str) -> float:

@@ -94,7 +94,7 @@ def test_suspects_csv(inputs: tuple[Path, Path], capsys: pytest.CaptureFixture[s
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--range", "7 days"], "--range/--at: '7 days' is not a duration"),
+        (["--range", "7 days"], "--range/--at: '7 days' is not a positive duration"),
         (["--at", "yesterday"], "--range/--at: 'yesterday' is neither Unix seconds nor an ISO 8601 time"),
         (["--at", "2020-01-01T00:00:00Z"], "no active devices and no episodes from files"),
         (["--compare", "15.2", "16.0"], "--compare: no release or build '16.0' in the window; known: 14.7, 15.1"),

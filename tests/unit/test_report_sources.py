@@ -23,7 +23,7 @@ from netdown.report.sources import (
     read_ndjson,
 )
 from netdown.report.testing import HOUR_MS, T0_MS, device, incident
-from netdown.report.window import Window, format_duration, parse_duration, parse_time
+from netdown.report.window import Window, format_duration, parse_time
 from netdown.stream.devices import encode_device_facts
 from netdown.stream.incident import decode_incident, encode_incident, latest_incidents
 
@@ -144,19 +144,6 @@ def test_an_unreachable_prometheus_is_one_line() -> None:
 
 
 # --- the window --------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "ms"), [("7d", 604_800_000), ("3h", 10_800_000), ("90s", 90_000), ("1h30m", 5_400_000), ("500ms", 500)]
-)
-def test_durations(text: str, ms: int) -> None:
-    assert parse_duration(text) == ms
-
-
-@pytest.mark.parametrize("text", ["", "7", "7 days", "0s", "1h-5m", "h"])
-def test_bad_durations(text: str) -> None:
-    with pytest.raises(ValueError, match=r"duration|longer than zero"):
-        parse_duration(text)
 
 
 def test_durations_print_back_as_promql_accepts_them() -> None:
