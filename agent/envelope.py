@@ -17,11 +17,11 @@ import msgspec
 from netdown import __version__, wire
 from netdown.agent.sources.base import Observation
 
-__all__ = ["DeviceFacts", "Stamper"]
+__all__ = ["DeviceIdentity", "Stamper"]
 
 
 @dataclass(frozen=True)
-class DeviceFacts:
+class DeviceIdentity:
     """The envelope fields that describe the device rather than the event."""
 
     device_id: str
@@ -37,7 +37,7 @@ class Stamper:
     Not locked: the caller stamps and spools under one lock, so spool order is ``seq`` order.
     """
 
-    def __init__(self, facts: DeviceFacts, next_seq: int) -> None:
+    def __init__(self, facts: DeviceIdentity, next_seq: int) -> None:
         self.facts = facts
         self._seq = next_seq
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Final
 
 from netdown.agent.config import ConfigError, Secret, load_config
-from netdown.agent.envelope import DeviceFacts
+from netdown.agent.envelope import DeviceIdentity
 from netdown.agent.facts import read_boot_id
 from netdown.agent.identity import device_id_for, read_hardware_id, read_os_version
 from netdown.agent.runtime import build_agent
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     # Before anything else logs: from here on every record any logger makes passes the redactor.
     install_redaction(secret.reveal() for secret in secrets.values())
     try:
-        facts = _device_facts(platform, secrets["fleet_key"])
+        facts = _device_identity(platform, secrets["fleet_key"])
     except (OSError, subprocess.SubprocessError, RuntimeError, UnicodeError) as exc:
         return _fail(f"cannot identify this device: {_reason(exc)}", EXIT_NO_IDENTITY)
     try:
@@ -104,14 +104,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _device_facts(platform: str, fleet_key: Secret) -> DeviceFacts:
+def _device_identity(platform: str, fleet_key: Secret) -> DeviceIdentity:
     """Who this device is: its pseudonymous id (hardware id under the fleet key), boot and OS.
 
     Raises what reading the hardware id raises (a missing ``/etc/machine-id`` or ``ioreg``, one
     that hangs, or prints no id): no config can fix that, so the caller reports it as its own kind.
     """
     os_version, os_build = read_os_version(platform)
-    return DeviceFacts(
+    return DeviceIdentity(
         device_id=device_id_for(read_hardware_id(platform), fleet_key.reveal().encode(), platform),
         boot_id=read_boot_id(platform) or "unknown-boot",
         platform=platform,

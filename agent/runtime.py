@@ -25,7 +25,7 @@ import msgspec
 
 from netdown import wire
 from netdown.agent.config import AgentConfig, ConfigError, Secret, check_option
-from netdown.agent.envelope import DeviceFacts, Stamper
+from netdown.agent.envelope import DeviceIdentity, Stamper
 from netdown.agent.facts import read_facts, read_uptime_s
 from netdown.agent.publisher import Publisher, kafka_producer
 from netdown.agent.sources import Observation, Source, discover
@@ -93,7 +93,7 @@ class Agent:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def create(cls, facts: DeviceFacts, spool: Spool, publisher: Publisher, sources: list[Source]) -> Agent:
+    def create(cls, facts: DeviceIdentity, spool: Spool, publisher: Publisher, sources: list[Source]) -> Agent:
         """An agent whose ``seq`` is its spool's index: above every seq the device may already have sent."""
         return cls(Stamper(facts, spool.next_index), spool, publisher, sources)
 
@@ -200,7 +200,7 @@ def producer_settings(config: AgentConfig, secrets: Mapping[str, Secret]) -> dic
     return settings
 
 
-def build_agent(config: AgentConfig, secrets: Mapping[str, Secret], config_path: Path, facts: DeviceFacts) -> Agent:
+def build_agent(config: AgentConfig, secrets: Mapping[str, Secret], config_path: Path, facts: DeviceIdentity) -> Agent:
     """Wire spool, publisher, heartbeat and sources from a validated config.
 
     The spool is opened here, so a ``state_dir`` that cannot hold it (unwritable, under a file) is a

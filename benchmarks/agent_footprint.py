@@ -27,7 +27,7 @@ from typing import Any, Final
 
 from benchmarks.proc import cpu_seconds, memory_kib
 from netdown import wire
-from netdown.agent.envelope import DeviceFacts
+from netdown.agent.envelope import DeviceIdentity
 from netdown.agent.publisher import Producer, Publisher, kafka_producer
 from netdown.agent.runtime import Agent
 from netdown.agent.sources.base import Observation
@@ -138,7 +138,7 @@ def running_agent(
     ``wrap`` may stand between the publisher and its producer (to time the sends); on exit the
     publisher stops and the spool closes, delivered or not.
     """
-    facts = DeviceFacts(device_id="linux-benchmark-001", boot_id="b", platform="linux", os_version="12", os_build="")
+    facts = DeviceIdentity(device_id="linux-benchmark-001", boot_id="b", platform="linux", os_version="12", os_build="")
     spool = Spool(spool_dir, max_bytes=1 << 30, segment_bytes=4 << 20)
     publisher = Publisher(spool, topic, facts.device_id.encode(), lambda: wrap(kafka_producer(bootstrap, {})))
     stop = threading.Event()

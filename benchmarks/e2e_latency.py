@@ -48,7 +48,7 @@ from typing import Any, Final
 
 from benchmarks.agent_footprint import PROBE, running_agent
 from benchmarks.proc import CpuMeter, CpuShare
-from netdown.agent.envelope import DeviceFacts
+from netdown.agent.envelope import DeviceIdentity
 from netdown.agent.publisher import Producer
 from netdown.agent.runtime import Agent
 from netdown.agent.sources.base import Observation
@@ -151,9 +151,9 @@ def measure(bootstrap: str, workdir: Path, *, rate: int, seconds: float, scrape_
     )
 
 
-def _device(index: int) -> DeviceFacts:
+def _device(index: int) -> DeviceIdentity:
     """The ``index``-th Mac of the simulated fleet."""
-    return DeviceFacts(
+    return DeviceIdentity(
         device_id=f"bench-mac-{index:06d}",
         boot_id=f"boot-{index:06d}",
         platform="darwin",

@@ -16,10 +16,10 @@ from netdown.stream.detector import is_affected, is_stuck
 from netdown.stream.labels import normalise_os_version
 from netdown.stream.record import Counters, DeviceRecord, is_retired_key
 
-__all__ = ["DeviceFacts", "FleetView", "GaugeCounts", "facts_of"]
+__all__ = ["DeviceGauges", "FleetView", "GaugeCounts", "gauges_of"]
 
 
-class DeviceFacts(NamedTuple):
+class DeviceGauges(NamedTuple):
     """What the gauges need of one device, without decoding its record at scrape time."""
 
     partition: int
@@ -37,10 +37,10 @@ class GaugeCounts(NamedTuple):
     active: int
 
 
-def facts_of(record: DeviceRecord) -> DeviceFacts:
+def gauges_of(record: DeviceRecord) -> DeviceGauges:
     """The gauge facts of a record, as of its latest state."""
     state = record.detector
-    return DeviceFacts(
+    return DeviceGauges(
         partition=record.partition,
         os_version=normalise_os_version(state.platform, state.os_version),
         affected=is_affected(state),
@@ -54,7 +54,7 @@ class FleetView:
 
     def __init__(self) -> None:
         self.totals: dict[int, Counters] = {}
-        self.devices: dict[bytes, DeviceFacts] = {}
+        self.devices: dict[bytes, DeviceGauges] = {}
 
     def update(self, key: bytes, record: DeviceRecord, delta: Counters) -> None:
         """A record was written: add the counts it gained, refresh its gauge facts."""
@@ -62,7 +62,7 @@ class FleetView:
         if totals is None:
             totals = self.totals[record.partition] = Counters()
         totals.add(delta)
-        self.devices[key] = facts_of(record)
+        self.devices[key] = gauges_of(record)
 
     def rebuild(self, records: Iterable[tuple[bytes, DeviceRecord]], partitions: Collection[int]) -> None:
         """Start over from the stored records of the given partitions (after a recovery)."""
@@ -72,7 +72,7 @@ class FleetView:
             if record.partition in self.totals:
                 self.totals[record.partition].add(record.counters)
                 if not is_retired_key(key):
-                    self.devices[key] = facts_of(record)
+                    self.devices[key] = gauges_of(record)
 
     def evict(self, partition: int, keys: Iterable[bytes], delta: Counters) -> None:
         """Devices of ``partition`` were forgotten: their counts stay in its sums, their gauges go."""

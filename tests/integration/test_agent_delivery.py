@@ -20,14 +20,16 @@ from kafka import KafkaConsumer
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from netdown import wire
-from netdown.agent.envelope import DeviceFacts
+from netdown.agent.envelope import DeviceIdentity
 from netdown.agent.publisher import Publisher, kafka_producer
 from netdown.agent.runtime import Agent
 from netdown.agent.sources.base import Observation
 from netdown.agent.spool import Spool
 from netdown.devstack.kafka import KafkaBroker
 
-FACTS = DeviceFacts(device_id="linux-delivery-test1", boot_id="boot-1", platform="linux", os_version="12", os_build="")
+FACTS = DeviceIdentity(
+    device_id="linux-delivery-test1", boot_id="boot-1", platform="linux", os_version="12", os_build=""
+)
 APP = "com.example.vpn.tunnel"
 AnyEvent = TypeVar("AnyEvent", bound=wire.Event)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from netdown import wire
-from netdown.agent.envelope import DeviceFacts
+from netdown.agent.envelope import DeviceIdentity
 from netdown.agent.publisher import Producer, Publisher
 from netdown.agent.runtime import Agent, HeartbeatSource
 from netdown.agent.sources.base import Observation
@@ -25,7 +25,9 @@ from netdown.agent.spool import Spool, SpoolWriteError
 from tests.unit.agent.spool_disk import records_on_disk
 
 DISK_BYTES = 256 * 1024
-FACTS = DeviceFacts(device_id="linux-full-disk-test1", boot_id="boot-1", platform="linux", os_version="12", os_build="")
+FACTS = DeviceIdentity(
+    device_id="linux-full-disk-test1", boot_id="boot-1", platform="linux", os_version="12", os_build=""
+)
 
 
 @pytest.fixture

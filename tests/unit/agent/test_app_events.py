@@ -8,7 +8,7 @@ from pathlib import Path
 import msgspec
 
 from netdown import wire
-from netdown.agent.envelope import DeviceFacts, Stamper
+from netdown.agent.envelope import DeviceIdentity, Stamper
 from netdown.agent.sources.app_events import MAX_LINE_BYTES, AppEventsSource, parse_app_line
 from netdown.agent.sources.base import Observation
 
@@ -38,7 +38,7 @@ PATH = {
     "ipv6": False,
     "dns": True,
 }
-FACTS = DeviceFacts(
+FACTS = DeviceIdentity(
     device_id="mac-0123456789abcdef01234567", boot_id="b1", platform="darwin", os_version="15.1", os_build="24B83"
 )
 

@@ -12,7 +12,7 @@ import pytest
 
 from netdown.agent import run
 from netdown.agent.config import ConfigError, load_config
-from netdown.agent.envelope import DeviceFacts
+from netdown.agent.envelope import DeviceIdentity
 from netdown.agent.runtime import build_agent
 
 VALID = """
@@ -39,7 +39,7 @@ tcp = ["gateway.example.com:443"]
 """
 
 
-FACTS = DeviceFacts(
+FACTS = DeviceIdentity(
     device_id="linux-0123456789abcdef01234567", boot_id="b1", platform="linux", os_version="", os_build=""
 )
 

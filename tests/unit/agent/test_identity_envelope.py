@@ -9,7 +9,7 @@ import msgspec
 import pytest
 
 from netdown import wire
-from netdown.agent.envelope import DeviceFacts, Stamper
+from netdown.agent.envelope import DeviceIdentity, Stamper
 from netdown.agent.identity import device_id_for, parse_ioreg_platform_uuid, read_hardware_id
 from netdown.agent.sources.base import Observation
 
@@ -20,7 +20,7 @@ IOREG = """+-o J314sAP  <class IOPlatformExpertDevice, id 0x100000202, registere
       "model" = <"MacBookPro18,3">
     }
 """
-FACTS = DeviceFacts(
+FACTS = DeviceIdentity(
     device_id="mac-0123456789abcdef01234567", boot_id="b1", platform="darwin", os_version="14.4.1", os_build="23E224"
 )
 

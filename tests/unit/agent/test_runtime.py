@@ -12,14 +12,14 @@ import pytest
 
 from netdown import wire
 from netdown.agent.config import ConfigError, load_config
-from netdown.agent.envelope import DeviceFacts, Stamper
+from netdown.agent.envelope import DeviceIdentity, Stamper
 from netdown.agent.runtime import HeartbeatSource, build_agent
 from netdown.agent.sources import discover
 from netdown.agent.sources.base import Observation
 from netdown.agent.spool import Spool
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "deploy" / "agent.example.toml"
-FACTS = DeviceFacts(
+FACTS = DeviceIdentity(
     device_id="mac-0123456789abcdef01234567", boot_id="b1", platform="darwin", os_version="15.1", os_build="24B83"
 )
 

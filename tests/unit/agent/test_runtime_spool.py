@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 
 from netdown import wire
-from netdown.agent.envelope import DeviceFacts
+from netdown.agent.envelope import DeviceIdentity
 from netdown.agent.publisher import Producer, Publisher
 from netdown.agent.runtime import Agent, HeartbeatSource
 from netdown.agent.sources.base import Observation
 from netdown.agent.spool import Spool
 from tests.unit.agent.spool_disk import no_space, parse_segment, segments
 
-FACTS = DeviceFacts(
+FACTS = DeviceIdentity(
     device_id="mac-0123456789abcdef01234567", boot_id="b1", platform="darwin", os_version="15.1", os_build="24B83"
 )
 
