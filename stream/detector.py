@@ -303,7 +303,7 @@ def step(state: DeviceState, event: wire.Event, now_ms: int, params: DetectorPar
     if state.max_seq is not None and event.seq == state.max_seq + 1:
         state.max_seq = event.seq  # the common case, without a call
     else:
-        _note_seq(state, event.seq, now_ms, out)
+        _note_seq(state, event.seq, now_ms, params, out)
     id_key = _id_key(event.event_id)
     if id_key in state.seen:
         out.append(EventDropped(reason="duplicate", event_id=event.event_id))
@@ -438,7 +438,7 @@ def _forget_oldest_ids(state: DeviceState) -> None:
     state.seen = dict(keep)
 
 
-def _note_seq(state: DeviceState, seq: int, now_ms: int, out: list[Transition]) -> None:
+def _note_seq(state: DeviceState, seq: int, now_ms: int, params: DetectorParams, out: list[Transition]) -> None:
     """Track missing ``seq`` numbers between the lowest and highest seen; a gap left open for L is a loss.
 
     Both ends grow: with shuffled delivery the first arrival may not be the lowest number. A jump past
@@ -449,9 +449,7 @@ def _note_seq(state: DeviceState, seq: int, now_ms: int, out: list[Transition]) 
         state.min_seq = state.max_seq = seq
         return
     if seq > state.max_seq + MAX_SEQ_JUMP or seq < state.min_seq - MAX_SEQ_JUMP:
-        if state.seq_gaps:
-            out.append(EventsLost(count=sum(gap.hi - gap.lo + 1 for gap in state.seq_gaps)))
-            state.seq_gaps = []
+        _finalise_gaps(state, now_ms, params, out, everything=True)
         out.append(SeqRestarted(previous=(state.min_seq, state.max_seq), seq=seq))
         state.min_seq = state.max_seq = seq
         if not state.buffer:
@@ -574,8 +572,7 @@ def _reboot(state: DeviceState, event: wire.Event, params: DetectorParams, out: 
     # The new boot's clock is the device's event time from now on, even if it is behind the old boot's.
     ts = event.ts_ms
     state.frontier_ms = ts
-    state.max_ts_ms = max((pending.ts_ms for pending in state.buffer), default=ts)
-    state.max_ts_ms = max(state.max_ts_ms, ts)
+    state.max_ts_ms = max([ts, *(pending.ts_ms for pending in state.buffer)])
     state.next_prune_ms = ts + params.lateness_ms
 
 

@@ -52,7 +52,7 @@ class OfflineRun:
         self._by_class: dict[type[wire.Event], int] = {}
         self._device_clock: dict[str, int] = {}
         self._evicted: dict[str, DeviceFacts] = {}
-        self._next_sweep_ms: int | None = None
+        self._next_sweep_ms = 0  # the first event sweeps (nothing to evict yet) and sets the next sweep
         self.lost = 0
         self.seq_restarts = 0
 
@@ -89,7 +89,7 @@ class OfflineRun:
         transitions = step(state, event, now_ms, self.params)
         if transitions:
             self._tally(transitions)
-        if self._next_sweep_ms is None or ts_ms >= self._next_sweep_ms:
+        if ts_ms >= self._next_sweep_ms:
             self._sweep()
         return transitions
 
@@ -125,16 +125,9 @@ class OfflineRun:
 
     def _sweep(self) -> None:
         """Flush and forget the devices whose own clock is the retention behind the fleet's (amortised)."""
-        now_ms = self.clock.now_ms
-        if now_ms is None:
-            return
-        retention_ms = self.params.retention_ms
-        if self._next_sweep_ms is None:
-            self._next_sweep_ms = now_ms + retention_ms // _SWEEPS_PER_RETENTION
-        if now_ms < self._next_sweep_ms:
-            return
-        self._next_sweep_ms = now_ms + retention_ms // _SWEEPS_PER_RETENTION
-        horizon = now_ms - retention_ms
+        now_ms = self.clock.now_ms or 0  # set: the event that called for the sweep was admitted
+        self._next_sweep_ms = now_ms + self.params.retention_ms // _SWEEPS_PER_RETENTION
+        horizon = now_ms - self.params.retention_ms
         for device_id in [d for d, seen_ms in self._device_clock.items() if seen_ms < horizon]:
             state = self.devices.pop(device_id)
             del self._device_clock[device_id]

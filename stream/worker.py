@@ -54,8 +54,8 @@ NAME: Final = "worker"
 TABLE_NAME: Final = "devices"
 # How often processing time is checked for buffered events and sequence gaps that fell due; L is minutes.
 TICK_INTERVAL_S: Final = 1.0
-# How often the table is swept for devices past the retention (a scan of every record): every 10 minutes,
-# or a tenth of a retention shorter than that, so a device is forgotten at most 10% late.
+# How often the fleet view is swept for devices past the retention (a scan of every owned device): every
+# 10 minutes, or a tenth of a retention shorter than that, so a device is forgotten at most 10% late.
 EVICTION_SWEEP_S: Final = 600.0
 
 logger = logging.getLogger(__name__)
