@@ -29,11 +29,14 @@ system-deps:
 
 python-deps: $(STAMP)
 
-$(STAMP): pyproject.toml
+MEMBERS := core agent stream dashboards tools
+
+# Every member editable (one import path per module: its src folder), and the root's dev group.
+$(STAMP): pyproject.toml $(MEMBERS:%=%/pyproject.toml)
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "netdown needs Python >= 3.11 as $(PYTHON)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q $(MEMBERS:%=-e ./%) --group dev
 	touch $(STAMP)
 
 kafka-jars: python-deps
@@ -53,7 +56,7 @@ test: python-deps
 	$(BIN)/pytest
 
 # Regenerate what is generated from code (the wire contract reference, the Grafana dashboards, the Prometheus
-# rules and Grafana alerting from dashboards/config.py, the promtool week of noisy series); `lint` fails when
+# rules and Grafana alerting from netdown.dashboards.config, the promtool week of noisy series); `lint` fails when
 # it drifts.
 docs: python-deps
 	$(BIN)/python -m netdown.wire_reference

@@ -33,9 +33,9 @@ from typing import Final, NamedTuple
 import msgspec
 
 from netdown import wire
+from netdown.detection.detector import DetectorParams
 from netdown.sim import DEFAULT_RELEASES, Delivery, FleetSpec, Release, simulate
 from netdown.stream import replay
-from netdown.stream.detector import DetectorParams
 from netdown.stream.testing import T0_MS
 
 __all__ = ["Result", "fleet_capture", "main", "measure_decode_only", "measure_replay_cli", "measure_replay_in_process"]

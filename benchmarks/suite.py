@@ -35,9 +35,9 @@ from typing import Any, Final, TypeVar
 
 from benchmarks import agent_footprint, catch_up, decode_consumer, e2e_latency, kafka_perf, replay_throughput
 from benchmarks.proc import CpuMeter, CpuShare
+from netdown.detection.detector import DetectorParams
 from netdown.devstack.kafka import KAFKA_VERSION, KafkaBroker
 from netdown.devstack.stream_worker import create_topics
-from netdown.stream.detector import DetectorParams
 
 __all__ = ["ReplayRun", "Report", "Row", "main", "parser", "render_markdown"]
 

@@ -1,7 +1,7 @@
 """End to end: simulated fleet -> real broker -> real worker -> real Prometheus -> dashboards and alerts.
 
 Prometheus scrapes the worker as job ``netdown-stream`` every second and loads the project's rules,
-rendered from ``dashboards/config.py`` with short windows (the design allows short test
+rendered from ``netdown.dashboards.config`` with short windows (the design allows short test
 intervals; the rules' arithmetic is proven by the promtool unit tests). Then:
 
 * every panel query of every dashboard returns data;

@@ -21,12 +21,12 @@ from typing import Any, Final
 
 import pytest
 
+from netdown.detection.detector import DetectorParams
 from netdown.devstack.kafka import KafkaBroker
 from netdown.devstack.prometheus import Prometheus
 from netdown.devstack.stream_worker import Metrics, StreamWorker, create_topics, produce
 from netdown.report.cli import main
 from netdown.sim import MONITORED_APP, FleetSpec, Release, Simulation, simulate
-from netdown.stream.detector import DetectorParams
 from netdown.stream.testing import messages
 
 # S is short so that the worker republishes a device's unchanged facts every S/2 of its time: the

@@ -21,10 +21,10 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from netdown.detection.detector import DetectorParams
+from netdown.detection.incident import Incident
 from netdown.devstack.kafka import KafkaBroker
 from netdown.devstack.stream_worker import Metrics, StreamWorker, create_topics, produce, read_topic
-from netdown.stream.detector import DetectorParams
-from netdown.stream.incident import Incident
 from netdown.stream.labels import normalise_os_version
 from netdown.stream.offline import OfflineRun
 from netdown.stream.testing import APP, fleet, messages

@@ -16,9 +16,9 @@ from pathlib import Path
 from kafka import KafkaProducer
 
 from netdown import wire
+from netdown.detection.detector import DetectorParams
 from netdown.devstack.kafka import KafkaBroker
 from netdown.devstack.stream_worker import Metrics, StreamWorker, create_topics, produce, read_topic
-from netdown.stream.detector import DetectorParams
 from netdown.stream.dlq import MAX_FORWARDED_VALUE_BYTES
 from netdown.stream.offline import OfflineRun
 from netdown.stream.settings import detector_flags

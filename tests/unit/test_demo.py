@@ -13,9 +13,9 @@ from netdown.demo import scenario
 from netdown.demo.summary import alerts_line, fleet_line, scored
 from netdown.demo.view import Run, render, status_line
 from netdown.demo.watch import AlertSeen, AlertState, Snapshot, VersionRow
+from netdown.detection.incident import Incident
 from netdown.sim import GroundTruth, RunInfo, Score, TrueEpisode
 from netdown.sim.live import LiveProgress
-from netdown.stream.incident import Incident
 
 
 def _durations(config: Config) -> dict[str, timedelta]:

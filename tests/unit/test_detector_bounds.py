@@ -9,8 +9,8 @@ import random
 import msgspec
 
 from netdown import wire
-from netdown.stream import detector
-from netdown.stream.detector import (
+from netdown.detection import detector
+from netdown.detection.detector import (
     MAX_APPS,
     MAX_BUFFER_BYTES,
     MAX_PROBES,
@@ -24,7 +24,7 @@ from netdown.stream.detector import (
     SignalClassified,
     Transition,
 )
-from netdown.stream.incident import EPISODE_KIND
+from netdown.detection.incident import EPISODE_KIND
 from netdown.stream.labels import OTHER, normalise_os_version, os_version_values
 from netdown.stream.processing import Context, apply_events
 from netdown.stream.record import (

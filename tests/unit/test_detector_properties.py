@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from netdown import wire
-from netdown.stream.detector import (
+from netdown.detection.detector import (
     DetectorParams,
     EventDropped,
     IncidentChanged,

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from netdown import wire
-from netdown.stream.detector import DetectorParams
+from netdown.detection.detector import DetectorParams
 from netdown.stream.offline import OfflineRun
 from netdown.testing import sample_event
 

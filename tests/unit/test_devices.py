@@ -6,7 +6,7 @@ import msgspec
 import pytest
 
 from netdown import wire
-from netdown.stream.detector import DetectorParams, DeviceState, new_device, step, tick
+from netdown.detection.detector import DetectorParams, DeviceState, new_device, step, tick
 from netdown.stream.devices import (
     DeviceFacts,
     decode_device_facts,

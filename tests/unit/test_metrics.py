@@ -16,8 +16,8 @@ import pytest
 from faust.types import TP
 
 from netdown import wire
+from netdown.detection.detector import DetectorParams
 from netdown.devstack.stream_worker import Metrics
-from netdown.stream.detector import DetectorParams
 from netdown.stream.fleet import FleetView
 from netdown.stream.labels import Labeler
 from netdown.stream.metrics import WorkerMetrics, WorkerMonitor

@@ -10,11 +10,11 @@ import msgspec
 import pytest
 
 from netdown import wire
-from netdown.stream import detector
-from netdown.stream.detector import DetectorParams, DeviceState
+from netdown.detection import detector
+from netdown.detection.detector import DetectorParams, DeviceState
+from netdown.detection.incident import Incident
 from netdown.stream.devices import DeviceFacts, device_facts
 from netdown.stream.dlq import KEY_MISMATCH, Rejected
-from netdown.stream.incident import Incident
 from netdown.stream.labels import Labeler
 from netdown.stream.offline import OfflineRun
 from netdown.stream.processing import Context, Outcome, apply_each, apply_events, apply_tick, due_ms, parse

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from netdown.stream import detector
+from netdown.detection import detector
 from netdown.stream.record import DURATION_BUCKETS_S, Counters, decode_record, encode_record, new_record
 from netdown.stream.testing import T0_MS, Device
 

@@ -21,11 +21,11 @@ import pytest
 
 from benchmarks.replay_throughput import fleet_capture
 from netdown import cli_io, wire
+from netdown.detection.detector import DetectorParams, SignalClass
+from netdown.detection.incident import encode_incident
 from netdown.stream import replay
-from netdown.stream.detector import DetectorParams, SignalClass
 from netdown.stream.devices import decode_device_facts
 from netdown.stream.dlq import CLOCK_SKEW
-from netdown.stream.incident import encode_incident
 from netdown.stream.offline import OfflineRun
 from netdown.testing import sample_event
 

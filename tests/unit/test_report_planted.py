@@ -28,11 +28,11 @@ from typing import Any, Final
 import pytest
 
 from netdown import wire
+from netdown.detection.detector import DetectorParams
 from netdown.report.cli import main as report
 from netdown.sim import Correlate, FleetSpec, Simulation, simulate
 from netdown.sim.files import write_capture
 from netdown.stream.cli import main as stream
-from netdown.stream.detector import DetectorParams
 
 SEEDS: Final = range(20)
 START_MS: Final = 1_732_540_800_000

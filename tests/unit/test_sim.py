@@ -11,6 +11,7 @@ from typing import NamedTuple
 import pytest
 
 from netdown import wire
+from netdown.detection.detector import DetectorParams
 from netdown.sim import (
     Correlate,
     FleetSpec,
@@ -22,7 +23,6 @@ from netdown.sim import (
     write_truth,
 )
 from netdown.sim.files import write_capture
-from netdown.stream.detector import DetectorParams
 from netdown.stream.testing import T0_MS
 
 HOUR_MS = 3_600_000

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from netdown.detection.detector import DetectorParams
+from netdown.detection.incident import CloseReason, Incident
 from netdown.sim import FleetSpec, GroundTruth, RunInfo, Score, TrueEpisode, score, simulate
-from netdown.stream.detector import DetectorParams
-from netdown.stream.incident import CloseReason, Incident
 from netdown.stream.offline import OfflineRun
 from netdown.stream.testing import APP, T0_MS
 

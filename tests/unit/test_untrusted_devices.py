@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from netdown import wire
-from netdown.stream import detector
+from netdown.detection import detector
+from netdown.detection.detector import MAX_SEQ_JUMP, DetectorParams, EventsLost, IncidentChanged, SeqRestarted
 from netdown.stream.admission import FleetClock, check_clock
-from netdown.stream.detector import MAX_SEQ_JUMP, DetectorParams, EventsLost, IncidentChanged, SeqRestarted
 from netdown.stream.dlq import CLOCK_SKEW, Rejected
 from netdown.stream.labels import Labeler
 from netdown.stream.offline import OfflineRun

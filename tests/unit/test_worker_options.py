@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from netdown.detection.detector import DetectorParams
 from netdown.stream import worker
 from netdown.stream.cli import build_parser
-from netdown.stream.detector import DetectorParams
 from netdown.stream.settings import detector_flags
 
 

@@ -18,8 +18,9 @@ from typing import Any, Final
 
 import pytest
 
-from netdown import __version__, wire
+from netdown import wire
 from netdown.agent import parse_log
+from netdown.version import __version__
 from tests.unit.agent.golden import FIXTURES
 
 NETDOWN_AGENT: Final = Path(sys.executable).parent / "netdown-agent"

@@ -41,8 +41,10 @@ def _exported_labels() -> dict[str, set[str]]:
 
 def test_the_committed_json_is_what_the_code_renders() -> None:
     for name, text in rendered().items():
-        assert (OUTPUT_DIR / name).read_text(encoding="utf-8") == text, f"{name} is stale: netdown-dashboards generate"
-    assert sorted(path.name for path in OUTPUT_DIR.glob("*.json")) == sorted(rendered())
+        assert (ROOT / OUTPUT_DIR / name).read_text(encoding="utf-8") == text, (
+            f"{name} is stale: netdown-dashboards generate"
+        )
+    assert sorted(path.name for path in (ROOT / OUTPUT_DIR).glob("*.json")) == sorted(rendered())
 
 
 def test_generate_check_passes_on_the_committed_files_and_names_each_drifted_one(
@@ -50,7 +52,7 @@ def test_generate_check_passes_on_the_committed_files_and_names_each_drifted_one
 ) -> None:
     assert main(["generate", "--check"]) == 0
     out = tmp_path / "dashboards"
-    shutil.copytree(OUTPUT_DIR, out)
+    shutil.copytree(ROOT / OUTPUT_DIR, out)
     (out / "netdown-fleet.json").write_text("{}\n", encoding="utf-8")
     (out / "netdown-pipeline.json").unlink()
     (out / "netdown-old.json").write_text("{}\n", encoding="utf-8")
@@ -88,7 +90,7 @@ def test_the_dashboards_keep_their_uids() -> None:
 
 
 def test_the_committed_dashboards_pass_the_lint(capsys: pytest.CaptureFixture[str]) -> None:
-    assert lint_files(sorted(OUTPUT_DIR.glob("*.json"))) == []
+    assert lint_files(sorted((ROOT / OUTPUT_DIR).glob("*.json"))) == []
     assert main(["lint"]) == 0
     assert capsys.readouterr().out == "3 dashboard(s): no problems\n"
 

@@ -1,0 +1,781 @@
+"""The detector: ENETDOWN with a healthy interface, per device, in event time. Pure: no clock, no I/O.
+
+The same functions run in the Faust worker, in ``netdown-stream replay`` and in the tests. Callers own
+one :class:`DeviceState` per device, feed it events with :func:`step`, let processing time pass with
+:func:`tick` (a live worker, for devices gone quiet) and end an input with :func:`flush`; each
+returns the :data:`Transition` s it caused
+(classified failure signals, incident changes, lost and dropped events). ``now_ms`` is the caller's
+processing clock (wall time in the worker, the input's own time in replay); the detector's judgements
+use only event time (``ts_ms``), so the same events give the same episodes whatever their arrival.
+
+How events are ordered (docs/design.md, "Detection semantics"; docs/detection.md):
+
+* Each device's events pass through a reorder buffer. An event is applied at once when it is the
+  next ``seq`` after the last applied one (a well-behaved agent's stream costs no delay); otherwise it
+  waits until the device's own event time has moved ``lateness_ms`` (L) past it, or it has waited L of
+  processing time, or the input ends. Applied in ``ts_ms`` order, shuffled delivery within L gives the
+  in-order result.
+* An event older than the applied frontier minus L is too late to change anything and is dropped
+  (``EventDropped(late)``); so is a repeated ``event_id`` (``EventDropped(duplicate)``).
+* System path and probe history is kept for L + W + G, so a failure signal is always judged against
+  the system evidence at its own time, not at the time it is applied.
+
+Classification of a failure signal at t (docs/design.md, "Detection semantics"):
+
+1. no system path or probe in [t - W, t], or no system path at all before t: insufficient evidence;
+2. the latest system path at or before t is not satisfied on a wifi/wired/cellular interface, or a
+   probe in [t - W, t] failed with no later ok probe: outage;
+3. the system path became healthy less than G before t: transient, unless at that change + G the
+   system is still healthy and the app has not recovered, in which case it is an episode after all
+   (opened at t: the failure started then);
+4. otherwise: episode; it opens unless one is already open for that app, or a recovery of that app
+   later than t has been seen (a stale failure never reopens).
+"""
+
+from __future__ import annotations
+
+import bisect
+import enum
+import hashlib
+import heapq
+from dataclasses import dataclass
+from typing import Final, Literal, TypeAlias
+
+import msgspec
+
+from netdown import wire
+from netdown.detection.incident import Incident
+
+__all__ = [
+    "MAX_APPS",
+    "MAX_BUFFER_BYTES",
+    "MAX_PROBES",
+    "MAX_SEEN_IDS",
+    "MAX_SEQ_JUMP",
+    "MAX_SYSTEM_PATHS",
+    "MAX_TRANSIENTS",
+    "DetectorParams",
+    "DeviceState",
+    "EventDropped",
+    "EventsLost",
+    "IncidentChanged",
+    "SeqRestarted",
+    "SignalClass",
+    "SignalClassified",
+    "Transition",
+    "flush",
+    "is_affected",
+    "is_stuck",
+    "new_device",
+    "next_due_ms",
+    "open_incidents",
+    "step",
+    "tick",
+]
+
+ENETDOWN: Final = "ENETDOWN"
+PHYSICAL_INTERFACES: Final = frozenset({"wifi", "wired", "cellular"})
+_MAX_PAST_BOOTS: Final = 8
+_MAX_SEQ_GAPS: Final = 64
+_SEEN_PRUNE_MIN: Final = 64
+
+# --- bounds on what one device's input can make its state hold ---
+#
+# A device's state is stored whole in the worker's table and its Kafka changelog, one message per
+# device, and Kafka refuses messages over 1 MB: a state that input can grow without bound (a buggy
+# or hostile agent sending thousands of events within L) would crash the worker on the changelog
+# write, and again after every restart. So every collection that grows with the event count has a
+# bound, far above what a normal device does (a few events a second at most, a few system-path
+# changes a minute) and small enough that the worst case, every collection full of the longest
+# strings the wire contract allows, encodes to a quarter of that (netdown.stream.record.STATE_BUDGET_BYTES;
+# tests/unit/test_detector_bounds.py builds that state and measures it). What a bound costs is said
+# next to it; docs/detection.md ("Bounds") lists them for operators.
+
+MAX_SEEN_IDS: Final = 2048
+"""Event ids remembered for the duplicate check (18 bytes each, 36 KiB). Past it the oldest by event time
+are forgotten: a repeat of one of those within L is no longer recognised, and is applied again."""
+
+MAX_BUFFER_BYTES: Final = 64 * 1024
+"""Encoded size of the reorder buffer. Past it the earliest buffered events are released as if their wait
+had expired: a gap before them is counted lost after L, and an event filling it is dropped as late
+(or applied out of order) exactly as after the lateness timeout. Measured in bytes, not events: one
+event may be 64 KiB (wire.MAX_EVENT_BYTES)."""
+
+MAX_SYSTEM_PATHS: Final = 64
+"""System path evaluations kept (up to 290 bytes each). The agent emits one per change; past the bound
+the oldest are forgotten, so a late signal older than every path kept is judged without evidence."""
+
+MAX_PROBES: Final = 512
+"""Probe results kept (11 bytes each); past the bound the oldest are forgotten."""
+
+MAX_APPS: Final = 32
+"""Apps with state (an open episode, failures waiting out G, or a recent recovery; up to 900 bytes each).
+When full, apps that only remember a recovery make room (the oldest first); if none does, a new
+app's signal is still classified and counted, but opens no episode and waits for nothing."""
+
+MAX_SEQ_JUMP: Final = 100_000
+"""The largest ``seq`` jump (up or down) read as lost events; a larger one starts a new numbering (SeqRestarted),
+so a single event can add at most this to the lost count (seq 0 then 2^63 - 1 would otherwise count 9.2e18).
+100,000 is a month of a default agent's events (~3,200 a day) and most of what its default 64 MiB spool
+holds. A longer honest gap (an agent offline for months whose spool dropped its oldest events) is still
+counted: the agent reports what its spool dropped in every heartbeat (``spool.lost``)."""
+
+MAX_TRANSIENTS: Final = 64
+"""Failure signals waiting out G, over all apps (up to 290 bytes each). Past it a new one is classified
+transient at once: the earlier signals of that run already decide whether an episode opens."""
+
+
+@dataclass(frozen=True)
+class DetectorParams:
+    """The detection parameters (docs/detection.md), in milliseconds."""
+
+    window_ms: int = 30_000  # W: how far back system evidence counts
+    settle_ms: int = 10_000  # G: how long a system path must hold before a failure is not transient
+    stuck_ms: int = 300_000  # T: an episode open longer than this is stuck
+    lateness_ms: int = 120_000  # L: how long a signal waits for the evidence that covers it
+    stale_ms: int = 900_000  # S: a device without events for this long is no longer active
+    # F: how far ahead of the processing clock an event's time may be (netdown.stream.admission). NTP keeps a
+    # Mac within a second; 5 minutes forgives a badly set clock while bounding what a wrong one can do.
+    max_skew_ms: int = 300_000
+    # How long a device that sent nothing is remembered: then its record is evicted (its counts are kept).
+    retention_ms: int = 30 * 86_400_000
+
+    def __post_init__(self) -> None:
+        for name, value in vars(self).items():
+            if value <= 0:
+                raise ValueError(f"{name} must be positive, got {value}")
+
+
+class SignalClass(enum.StrEnum):
+    """How an app-side failure signal was judged; a bounded metric label."""
+
+    EPISODE = "episode"
+    OUTAGE = "outage"
+    TRANSIENT = "transient"
+    INSUFFICIENT_EVIDENCE = "insufficient_evidence"
+
+
+class SignalClassified(msgspec.Struct, frozen=True, kw_only=True):
+    """A failure signal's final class (each signal is classified exactly once)."""
+
+    app: str
+    signal_class: SignalClass
+    ts_ms: int
+    event_id: str
+
+
+class IncidentChanged(msgspec.Struct, frozen=True, kw_only=True):
+    """An episode opened, became stuck, or closed; ``incident`` is its record as of now."""
+
+    change: Literal["opened", "stuck", "closed"]
+    incident: Incident
+
+
+class EventsLost(msgspec.Struct, frozen=True, kw_only=True):
+    """``seq`` numbers that never arrived within L: events lost between agent and worker."""
+
+    count: int
+
+
+class EventDropped(msgspec.Struct, frozen=True, kw_only=True):
+    """A valid event that changed nothing: a repeated ``event_id``, or too late to matter."""
+
+    reason: Literal["duplicate", "late"]
+    event_id: str
+
+
+class SeqRestarted(msgspec.Struct, frozen=True, kw_only=True):
+    """``seq`` jumped by more than MAX_SEQ_JUMP: a new numbering (a reinstalled agent, a hostile one), not a loss."""
+
+    previous: tuple[int, int]  # the lowest and highest seq of the numbering left behind
+    seq: int
+
+
+Transition: TypeAlias = SignalClassified | IncidentChanged | EventsLost | EventDropped | SeqRestarted
+
+# Classes whose signal needs the app's state: an episode to open, a transient to wait out.
+_STATEFUL: Final = frozenset({SignalClass.EPISODE, SignalClass.TRANSIENT})
+
+
+# --- per-device state (msgspec Structs so the worker can store it in a changelogged table) ---
+
+
+class _SystemPath(msgspec.Struct, array_like=True, gc=False):
+    """One system path evaluation, and when the healthy run it belongs to began (if healthy)."""
+
+    ts_ms: int
+    healthy: bool
+    event_id: str
+    run_start_ms: int = 0
+
+
+class _Probe(msgspec.Struct, array_like=True, gc=False):
+    ts_ms: int
+    ok: bool
+
+
+class _Pending(msgspec.Struct, array_like=True, gc=False):
+    """An event in the reorder buffer, with the processing time it arrived at and its encoded size."""
+
+    ts_ms: int
+    seq: int
+    arrival_ms: int
+    event: wire.Event
+    size: int = 0  # bytes it adds to the stored state (see MAX_BUFFER_BYTES)
+
+
+class _Transient(msgspec.Struct, array_like=True, gc=False):
+    """A failure signal within G of a system change, waiting to see if the failure holds."""
+
+    ts_ms: int
+    event_id: str
+    deadline_ms: int
+
+
+class _Episode(msgspec.Struct):
+    opened_ms: int
+    evidence: tuple[str, ...]
+    stuck: bool = False
+
+
+class _AppState(msgspec.Struct):
+    episode: _Episode | None = None
+    last_recovery_ms: int | None = None
+    transients: list[_Transient] = msgspec.field(default_factory=list)
+
+
+class _SeqGap(msgspec.Struct, array_like=True, gc=False):
+    """Missing ``seq`` numbers lo..hi, first noticed at processing time ``since_ms``."""
+
+    lo: int
+    hi: int
+    since_ms: int
+
+
+class DeviceState(msgspec.Struct, kw_only=True):
+    """Everything the detector knows about one device. Mutated in place by step, tick and flush.
+
+    Besides what detection needs, it keeps the little history the device-facts record reports
+    (:mod:`netdown.stream.devices`): when the device was first seen, its episodes opened and stuck.
+    """
+
+    device_id: str
+    boot_id: str | None = None
+    past_boots: list[str] = msgspec.field(default_factory=list)
+    platform: str = ""
+    os_version: str = ""
+    os_build: str = ""
+    facts: wire.Facts | None = None
+    frontier_ms: int | None = None  # latest event time applied
+    max_ts_ms: int | None = None  # latest event time seen
+    last_seen_arrival_ms: int | None = None
+    last_applied_seq: int | None = None
+    min_seq: int | None = None
+    max_seq: int | None = None
+    seq_gaps: list[_SeqGap] = msgspec.field(default_factory=list)
+    buffer: list[_Pending] = msgspec.field(default_factory=list)
+    buffer_bytes: int = 0  # the sum of the buffered events' sizes
+    seen: dict[int, int] = msgspec.field(default_factory=dict)  # event_id digest (_id_key) -> ts_ms, ids within L
+    seen_prune_at: int = 64
+    next_prune_ms: int = 0  # pruning is amortised: at most once per L of event time
+    system_paths: list[_SystemPath] = msgspec.field(default_factory=list)
+    probes: list[_Probe] = msgspec.field(default_factory=list)
+    apps: dict[str, _AppState] = msgspec.field(default_factory=dict)
+    first_seen_ms: int | None = None  # earliest event time applied
+    episodes: int = 0  # episodes opened
+    stuck_closed: int = 0  # episodes that closed stuck
+    last_episode_ms: int | None = None  # opening time of the latest episode
+
+
+_PENDING_ENCODER: Final = msgspec.msgpack.Encoder()
+
+
+def new_device(device_id: str) -> DeviceState:
+    """A device the detector has not seen before."""
+    return DeviceState(device_id=device_id)
+
+
+def step(state: DeviceState, event: wire.Event, now_ms: int, params: DetectorParams) -> list[Transition]:
+    """Take one decoded event of ``state``'s device, arriving at processing time ``now_ms``."""
+    out: list[Transition] = []
+    # Noted before the duplicate check: an agent that re-reads a source after a crash re-sends an event
+    # with its original event_id under a new seq, and that seq must not look lost.
+    if state.max_seq is not None and event.seq == state.max_seq + 1:
+        state.max_seq = event.seq  # the common case, without a call
+    else:
+        _note_seq(state, event.seq, now_ms, params, out)
+    id_key = _id_key(event.event_id)
+    if id_key in state.seen:
+        out.append(EventDropped(reason="duplicate", event_id=event.event_id))
+        return out
+    state.last_seen_arrival_ms = now_ms
+    # Late means late for its boot: a new boot starts the device's event time afresh (a clock set right at
+    # boot, or wrong before it, never makes the new boot's events look late against the old boot's).
+    if event.boot_id in state.past_boots or (
+        state.frontier_ms is not None
+        and event.ts_ms < state.frontier_ms - params.lateness_ms
+        and event.boot_id == state.boot_id
+    ):
+        out.append(EventDropped(reason="late", event_id=event.event_id))
+        return out
+    state.seen[id_key] = event.ts_ms
+    if len(state.seen) > MAX_SEEN_IDS:
+        _forget_oldest_ids(state)
+    if state.max_ts_ms is None or event.ts_ms > state.max_ts_ms:
+        state.max_ts_ms = event.ts_ms
+    if not state.buffer and state.last_applied_seq is not None and event.seq == state.last_applied_seq + 1:
+        _apply(state, event, params, out)  # what _release would do at once, without the buffer's cost
+    else:
+        _buffer(state, _Pending(event.ts_ms, event.seq, now_ms, event))
+        _release(state, now_ms, params, out, everything=False)
+    if state.seq_gaps:
+        _finalise_gaps(state, now_ms, params, out, everything=False)
+    return out
+
+
+def tick(state: DeviceState, now_ms: int, params: DetectorParams) -> list[Transition]:
+    """Let processing time pass with no event: release events that waited L, count gaps open for L as lost.
+
+    The worker calls it for devices that went quiet (see :func:`next_due_ms`); without it their last
+    events would wait in the buffer until the device's next event.
+    """
+    out: list[Transition] = []
+    _release(state, now_ms, params, out, everything=False)
+    if state.seq_gaps:
+        _finalise_gaps(state, now_ms, params, out, everything=False)
+    return out
+
+
+def next_due_ms(state: DeviceState, params: DetectorParams) -> int | None:
+    """The processing time at which :func:`tick` will next change ``state``, or None if it never will."""
+    candidates = [gap.since_ms + params.lateness_ms for gap in state.seq_gaps]
+    if state.buffer:
+        candidates.append(state.buffer[0].arrival_ms + params.lateness_ms)
+    return min(candidates, default=None)
+
+
+def flush(state: DeviceState, params: DetectorParams) -> list[Transition]:
+    """End of input: apply everything buffered, settle pending transients, count open gaps as lost."""
+    out: list[Transition] = []
+    _release(state, 0, params, out, everything=True)
+    if state.frontier_ms is not None:
+        _settle_transients(state, state.frontier_ms, params, out, everything=True)
+    _finalise_gaps(state, 0, params, out, everything=True)
+    return out
+
+
+def _id_key(event_id: str) -> int:
+    """The duplicate check's key for an event_id: a stable 64-bit digest instead of the string.
+
+    Stored in every device record and its changelog, a 36-character UUID costs ~38 bytes and a
+    string object per id; the digest costs 9 bytes (the ids were two thirds of a record's bytes).
+    Two ids within one device's window of L sharing a digest (a duplicate wrongly dropped) has a
+    probability of about n^2 / 2^65 for n ids: nil.
+    """
+    return int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=8).digest(), "big")
+
+
+def is_affected(state: DeviceState) -> bool:
+    """The device has an open episode for some app."""
+    return any(app.episode is not None for app in state.apps.values())
+
+
+def is_stuck(state: DeviceState) -> bool:
+    """The device has an open episode that has been open longer than T."""
+    return any(app.episode is not None and app.episode.stuck for app in state.apps.values())
+
+
+def open_incidents(state: DeviceState) -> list[Incident]:
+    """The device's open episodes as incident records."""
+    return [_incident(state, name, app.episode) for name, app in state.apps.items() if app.episode is not None]
+
+
+# --- ordering ---
+
+
+def _buffer_order(pending: _Pending) -> tuple[int, int]:
+    return (pending.ts_ms, pending.seq)
+
+
+def _buffer(state: DeviceState, pending: _Pending) -> None:
+    """Insert in (ts, seq) order; an event later than the tail (the usual case while a gap is open) is appended."""
+    pending.size = len(_PENDING_ENCODER.encode(pending))
+    state.buffer_bytes += pending.size
+    buffer = state.buffer
+    if not buffer or (buffer[-1].ts_ms, buffer[-1].seq) < (pending.ts_ms, pending.seq):
+        buffer.append(pending)
+    else:
+        bisect.insort(buffer, pending, key=_buffer_order)
+
+
+def _release(
+    state: DeviceState, now_ms: int, params: DetectorParams, out: list[Transition], *, everything: bool
+) -> None:
+    """Apply buffered events, oldest first, while the head is due (see the module docstring), or while the
+    buffer is over its bound (MAX_BUFFER_BYTES)."""
+    buffer = state.buffer
+    watermark = (state.max_ts_ms or 0) - params.lateness_ms
+    while buffer:
+        head = buffer[0]
+        due = (
+            everything
+            or head.ts_ms <= watermark
+            or now_ms - head.arrival_ms >= params.lateness_ms
+            or (state.last_applied_seq is not None and head.seq == state.last_applied_seq + 1)
+            or state.buffer_bytes > MAX_BUFFER_BYTES
+        )
+        if not due:
+            return
+        buffer.pop(0)
+        state.buffer_bytes -= head.size
+        _apply(state, head.event, params, out)
+
+
+def _forget_oldest_ids(state: DeviceState) -> None:
+    """Keep the newest three quarters of MAX_SEEN_IDS ids by event time: a trim every quarter of the bound
+    keeps its cost (a partial sort) to a few operations per event, even for a device flooding the worker."""
+    keep = heapq.nlargest(MAX_SEEN_IDS * 3 // 4, state.seen.items(), key=lambda item: item[1])
+    state.seen = dict(keep)
+
+
+def _note_seq(state: DeviceState, seq: int, now_ms: int, params: DetectorParams, out: list[Transition]) -> None:
+    """Track missing ``seq`` numbers between the lowest and highest seen; a gap left open for L is a loss.
+
+    Both ends grow: with shuffled delivery the first arrival may not be the lowest number. A jump past
+    MAX_SEQ_JUMP starts the numbering afresh: the gaps still open in the old one are lost (each is
+    bounded), and the event is the first of the new numbering, applied without waiting for a predecessor.
+    """
+    if state.max_seq is None or state.min_seq is None:
+        state.min_seq = state.max_seq = seq
+        return
+    if seq > state.max_seq + MAX_SEQ_JUMP or seq < state.min_seq - MAX_SEQ_JUMP:
+        _finalise_gaps(state, now_ms, params, out, everything=True)
+        out.append(SeqRestarted(previous=(state.min_seq, state.max_seq), seq=seq))
+        state.min_seq = state.max_seq = seq
+        if not state.buffer:
+            state.last_applied_seq = seq - 1
+        return
+    if seq > state.max_seq:
+        if seq > state.max_seq + 1:
+            state.seq_gaps.append(_SeqGap(state.max_seq + 1, seq - 1, now_ms))
+        state.max_seq = seq
+    elif seq < state.min_seq:
+        if seq < state.min_seq - 1:
+            state.seq_gaps.append(_SeqGap(seq + 1, state.min_seq - 1, now_ms))
+        state.min_seq = seq
+    else:
+        _fill_gap(state, seq)
+
+
+def _fill_gap(state: DeviceState, seq: int) -> None:
+    """A late arrival fills one number of a gap: split that gap around it."""
+    for index, gap in enumerate(state.seq_gaps):
+        if gap.lo <= seq <= gap.hi:
+            pieces = [_SeqGap(lo, hi, gap.since_ms) for lo, hi in ((gap.lo, seq - 1), (seq + 1, gap.hi)) if lo <= hi]
+            state.seq_gaps[index : index + 1] = pieces
+            return
+
+
+def _finalise_gaps(
+    state: DeviceState, now_ms: int, params: DetectorParams, out: list[Transition], *, everything: bool
+) -> None:
+    """Count as lost the gaps open for L (all of them at the end of input, or past the list's bound)."""
+    overflow = len(state.seq_gaps) - _MAX_SEQ_GAPS
+    if not everything and overflow <= 0 and all(now_ms - gap.since_ms < params.lateness_ms for gap in state.seq_gaps):
+        return  # nothing to finalise yet: the common case while a gap waits out L
+    keep: list[_SeqGap] = []
+    lost = 0
+    for index, gap in enumerate(state.seq_gaps):
+        if everything or index < overflow or now_ms - gap.since_ms >= params.lateness_ms:
+            lost += gap.hi - gap.lo + 1
+        else:
+            keep.append(gap)
+    if lost:
+        state.seq_gaps = keep
+        out.append(EventsLost(count=lost))
+
+
+# --- the state machine, in event-time order ---
+
+
+def _apply(state: DeviceState, event: wire.Event, params: DetectorParams, out: list[Transition]) -> None:
+    """Apply one event, in (mostly) event-time order, to the device's state."""
+    ts = event.ts_ms
+    for app_state in state.apps.values():  # a loop, not any(genexpr): no generator per event
+        if app_state.transients:
+            _settle_transients(state, ts, params, out, everything=False)
+            break
+    if state.boot_id is None:
+        state.boot_id = event.boot_id
+    elif event.boot_id != state.boot_id:
+        if event.boot_id in state.past_boots:
+            out.append(EventDropped(reason="late", event_id=event.event_id))
+            return
+        _reboot(state, event, params, out)
+    if state.frontier_ms is None or ts > state.frontier_ms:
+        state.frontier_ms = ts
+    if state.first_seen_ms is None or ts < state.first_seen_ms:
+        state.first_seen_ms = ts
+    state.last_applied_seq = event.seq
+    state.platform, state.os_version, state.os_build = event.platform, event.os_version, event.os_build
+    _observe(state, event, params, out)
+    for app_state in state.apps.values():
+        if app_state.episode is not None and not app_state.episode.stuck:
+            _mark_stuck(state, params, out)
+            break
+    if state.frontier_ms >= state.next_prune_ms:
+        _prune(state, params)
+        state.next_prune_ms = state.frontier_ms + params.lateness_ms
+
+
+def _observe(state: DeviceState, event: wire.Event, params: DetectorParams, out: list[Transition]) -> None:
+    """What the event says: device facts, the system's view, or the app's failure or recovery."""
+    ts = event.ts_ms
+    match event:  # most frequent first
+        case wire.ConnEvent():
+            if event.error is not None and event.error.name == ENETDOWN:
+                _failure(state, event.app, ts, event.event_id, params, out)
+            elif event.state == "ready":
+                _recovery(state, event.app, ts, params, out)
+        case wire.ProbeEvent():
+            probes = state.probes
+            if not probes or probes[-1].ts_ms <= ts:
+                probes.append(_Probe(ts, event.ok))  # in order: no search
+            else:
+                bisect.insort(probes, _Probe(ts, event.ok), key=lambda probe: probe.ts_ms)
+            if len(probes) > MAX_PROBES:
+                del probes[0]
+        case wire.HeartbeatEvent():
+            state.facts = event.facts
+        case wire.PathEvent(observer="system"):
+            _add_system_path(state, event)
+        case wire.PathEvent(app=str(app)):
+            if event.status == "satisfied":
+                _recovery(state, app, ts, params, out)
+            elif event.status == "unsatisfied" and event.reason == "policy_denied":
+                _failure(state, app, ts, event.event_id, params, out)
+
+
+def _reboot(state: DeviceState, event: wire.Event, params: DetectorParams, out: list[Transition]) -> None:
+    """A new boot_id: every open episode closes with ``reboot``; the old boot's network state is void."""
+    for name, app in state.apps.items():
+        if app.episode is not None:
+            _close(state, name, app, event.ts_ms, "reboot", params, out)
+        for transient in app.transients:
+            out.append(_classified(name, transient, SignalClass.TRANSIENT))
+        app.transients.clear()
+    assert state.boot_id is not None
+    state.past_boots = [*state.past_boots, state.boot_id][-_MAX_PAST_BOOTS:]
+    state.boot_id = event.boot_id
+    state.system_paths.clear()
+    state.probes.clear()
+    # The new boot's clock is the device's event time from now on, even if it is behind the old boot's.
+    ts = event.ts_ms
+    state.frontier_ms = ts
+    state.max_ts_ms = max([ts, *(pending.ts_ms for pending in state.buffer)])
+    state.next_prune_ms = ts + params.lateness_ms
+
+
+def _add_system_path(state: DeviceState, event: wire.PathEvent) -> None:
+    """Insert a system path evaluation in time order and recompute where each healthy run began."""
+    healthy = event.status == "satisfied" and any(i.type in PHYSICAL_INTERFACES for i in event.interfaces)
+    paths = state.system_paths
+    index = bisect.bisect_right(paths, event.ts_ms, key=lambda path: path.ts_ms)
+    paths.insert(index, _SystemPath(event.ts_ms, healthy, event.event_id))
+    for position in range(index, len(paths)):
+        path, previous = paths[position], paths[position - 1] if position else None
+        continuing = path.healthy and previous is not None and previous.healthy
+        path.run_start_ms = previous.run_start_ms if continuing and previous else path.ts_ms
+    if len(paths) > MAX_SYSTEM_PATHS:
+        del paths[0]  # after the runs are computed: a run that began before it keeps its start
+
+
+def _classify(state: DeviceState, ts: int, params: DetectorParams) -> tuple[SignalClass, _SystemPath | None]:
+    """Judge the system's view at ``ts`` (rules 1-4 of the module docstring), and the path that says so."""
+    paths = state.system_paths
+    index = bisect.bisect_right(paths, ts, key=lambda path: path.ts_ms)
+    latest = paths[index - 1] if index else None
+    probes = state.probes[
+        bisect.bisect_left(state.probes, ts - params.window_ms, key=lambda p: p.ts_ms) : bisect.bisect_right(
+            state.probes, ts, key=lambda p: p.ts_ms
+        )
+    ]
+    if latest is None or (latest.ts_ms < ts - params.window_ms and not probes):
+        return SignalClass.INSUFFICIENT_EVIDENCE, latest
+    if not latest.healthy or not _probes_ok(probes):
+        return SignalClass.OUTAGE, latest
+    if latest.run_start_ms > ts - params.settle_ms:
+        return SignalClass.TRANSIENT, latest
+    return SignalClass.EPISODE, latest
+
+
+def _probes_ok(probes: list[_Probe]) -> bool:
+    """No probe in the window failed, or an ok probe came after the last failure (probes in time order)."""
+    failures = [index for index, probe in enumerate(probes) if not probe.ok]
+    return not failures or any(probe.ok for probe in probes[failures[-1] + 1 :])
+
+
+def _failure(
+    state: DeviceState, app: str, ts: int, event_id: str, params: DetectorParams, out: list[Transition]
+) -> None:
+    """An app-side failure signal: classify it; open an episode or wait out a transient (within the bounds)."""
+    signal_class, path = _classify(state, ts, params)
+    app_state = _app_state(state, app) if signal_class in _STATEFUL else None
+    if signal_class is SignalClass.TRANSIENT and app_state is not None and _transients(state) < MAX_TRANSIENTS:
+        assert path is not None
+        app_state.transients.append(_Transient(ts, event_id, path.run_start_ms + params.settle_ms))
+        return
+    out.append(SignalClassified(app=app, signal_class=signal_class, ts_ms=ts, event_id=event_id))
+    if signal_class is SignalClass.EPISODE and app_state is not None:
+        assert path is not None
+        _open(state, app, app_state, ts, (event_id, path.event_id), out)
+
+
+def _transients(state: DeviceState) -> int:
+    """Failure signals waiting out G, over all apps."""
+    return sum(len(app.transients) for app in state.apps.values())
+
+
+def _open(
+    state: DeviceState, app: str, app_state: _AppState, ts: int, evidence: tuple[str, ...], out: list[Transition]
+) -> None:
+    """Open an episode unless one is open for the app, or the app has recovered since ``ts``."""
+    if app_state.episode is not None:
+        return
+    if app_state.last_recovery_ms is not None and app_state.last_recovery_ms > ts:
+        return
+    app_state.episode = _Episode(opened_ms=ts, evidence=evidence)
+    state.episodes += 1
+    if state.last_episode_ms is None or ts > state.last_episode_ms:
+        state.last_episode_ms = ts
+    out.append(IncidentChanged(change="opened", incident=_incident(state, app, app_state.episode)))
+
+
+def _recovery(state: DeviceState, app: str, ts: int, params: DetectorParams, out: list[Transition]) -> None:
+    """The app's path works again: close its episode; failures waiting out G did not hold."""
+    app_state = _app_state(state, app)
+    if app_state is None:
+        return  # no room to remember it (MAX_APPS): nothing of the app's was waiting for it
+    if app_state.last_recovery_ms is None or ts > app_state.last_recovery_ms:
+        app_state.last_recovery_ms = ts
+    if app_state.episode is not None and ts >= app_state.episode.opened_ms:
+        _close(state, app, app_state, ts, "recovered", params, out)
+    if not app_state.transients:
+        return
+    held = [t for t in app_state.transients if t.ts_ms > ts]
+    for transient in app_state.transients:
+        if transient.ts_ms <= ts:
+            out.append(_classified(app, transient, SignalClass.TRANSIENT))
+    app_state.transients = held
+
+
+def _app_state(state: DeviceState, app: str) -> _AppState | None:
+    """The app's state, created on first use (``setdefault`` would build a throwaway one every call);
+    None if MAX_APPS apps have state and none of them only remembers a recovery (which would make room)."""
+    app_state = state.apps.get(app)
+    if app_state is not None:
+        return app_state
+    if len(state.apps) >= MAX_APPS:
+        idle = [(other.last_recovery_ms or 0, name) for name, other in state.apps.items() if _idle(other)]
+        if not idle:
+            return None
+        del state.apps[min(idle)[1]]
+    app_state = state.apps[app] = _AppState()
+    return app_state
+
+
+def _idle(app: _AppState) -> bool:
+    """The app has no open episode and no failure waiting: all it holds is its latest recovery."""
+    return app.episode is None and not app.transients
+
+
+def _settle_transients(
+    state: DeviceState, now_ts: int, params: DetectorParams, out: list[Transition], *, everything: bool
+) -> None:
+    """Decide transients whose G has passed before ``now_ts`` (all of them at the end of input)."""
+    for app, app_state in state.apps.items():
+        waiting: list[_Transient] = []
+        for transient in app_state.transients:
+            if transient.deadline_ms >= now_ts and not everything:
+                waiting.append(transient)
+                continue
+            # At the end of input a deadline not yet reached in event time is unknown: not an episode.
+            signal_class, path = (
+                _classify(state, transient.deadline_ms, params)
+                if transient.deadline_ms <= now_ts
+                else (SignalClass.TRANSIENT, None)
+            )
+            held = signal_class is SignalClass.EPISODE and path is not None
+            out.append(_classified(app, transient, SignalClass.EPISODE if held else SignalClass.TRANSIENT))
+            if held and path is not None:
+                _open(state, app, app_state, transient.ts_ms, (transient.event_id, path.event_id), out)
+        app_state.transients = waiting
+
+
+def _classified(app: str, transient: _Transient, signal_class: SignalClass) -> SignalClassified:
+    return SignalClassified(app=app, signal_class=signal_class, ts_ms=transient.ts_ms, event_id=transient.event_id)
+
+
+def _close(
+    state: DeviceState,
+    app: str,
+    app_state: _AppState,
+    ts: int,
+    reason: Literal["recovered", "reboot"],
+    params: DetectorParams,
+    out: list[Transition],
+) -> None:
+    """Close the app's episode at ``ts``; one that lasted longer than T is reported stuck."""
+    episode = app_state.episode
+    assert episode is not None
+    app_state.episode = None
+    episode.stuck = episode.stuck or ts - episode.opened_ms > params.stuck_ms
+    if episode.stuck:
+        state.stuck_closed += 1
+    incident = msgspec.structs.replace(_incident(state, app, episode), closed_ms=ts, close_reason=reason)
+    out.append(IncidentChanged(change="closed", incident=incident))
+
+
+def _mark_stuck(state: DeviceState, params: DetectorParams, out: list[Transition]) -> None:
+    """Episodes open longer than T, by the device's own event time, become stuck (reported once)."""
+    frontier = state.frontier_ms or 0
+    for app, app_state in state.apps.items():
+        episode = app_state.episode
+        if episode is not None and not episode.stuck and frontier - episode.opened_ms > params.stuck_ms:
+            episode.stuck = True
+            out.append(IncidentChanged(change="stuck", incident=_incident(state, app, episode)))
+
+
+def _prune(state: DeviceState, params: DetectorParams) -> None:
+    """Forget what can no longer matter: anything older than the frontier minus L + W + G."""
+    frontier = state.frontier_ms or 0
+    horizon = frontier - params.lateness_ms - params.window_ms - params.settle_ms
+    paths = state.system_paths
+    keep_from = max(bisect.bisect_left(paths, horizon, key=lambda path: path.ts_ms) - 1, 0)
+    if keep_from:
+        del paths[:keep_from]
+    probe_from = bisect.bisect_left(state.probes, horizon, key=lambda probe: probe.ts_ms)
+    if probe_from:
+        del state.probes[:probe_from]
+    late = frontier - params.lateness_ms
+    if len(state.seen) > state.seen_prune_at:
+        # Amortised: prune when the set has doubled since the last prune, not on every event.
+        state.seen = {id_key: ts for id_key, ts in state.seen.items() if ts >= late}
+        state.seen_prune_at = max(_SEEN_PRUNE_MIN, 2 * len(state.seen))
+    idle = [name for name, app in state.apps.items() if _idle(app) and (app.last_recovery_ms or 0) < late]
+    for name in idle:
+        del state.apps[name]
+
+
+def _incident(state: DeviceState, app: str, episode: _Episode) -> Incident:
+    return Incident(
+        device_id=state.device_id,
+        app=app,
+        opened_ms=episode.opened_ms,
+        stuck=episode.stuck,
+        os_version=state.os_version,
+        os_build=state.os_build,
+        platform=state.platform,
+        evidence=episode.evidence,
+        facts=state.facts,
+    )

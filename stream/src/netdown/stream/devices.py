@@ -1,0 +1,109 @@
+"""The device-facts record: each device's latest facts, published to the compacted ``netdown.devices.v1``.
+
+Reports need the fleet's denominators (how many Macs run 15.2 build 24C101, how many have a content
+filter) without labelling Prometheus series by device. The worker keeps one record per device and
+publishes it, keyed by ``device_id``, to a compacted topic: the topic's latest value per key *is* the
+fleet inventory, readable by any Kafka client, and ``netdown-stream replay --devices-out`` writes the
+same records as NDJSON for a post-mortem with no cluster.
+
+Like the wire contract and the incident record, it is defined once, here, with the two pure rules
+around it: what a device's facts are (:func:`device_facts`, from its detector state, so the worker
+and the replay command agree) and when the worker publishes them again (:func:`should_publish`).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import msgspec
+
+from netdown import wire
+from netdown.detection.detector import DeviceState, is_affected, is_stuck
+
+__all__ = [
+    "DEVICES_TOPIC",
+    "DeviceFacts",
+    "decode_device_facts",
+    "device_facts",
+    "encode_device_facts",
+    "should_publish",
+]
+
+DEVICES_TOPIC: Final = "netdown.devices.v1"
+
+
+class DeviceFacts(msgspec.Struct, frozen=True, kw_only=True):
+    """One device as the worker last saw it: identity, release, facts, activity, and its episode history."""
+
+    v: int = 1
+    device_id: str
+    platform: str
+    os_version: str  # as reported (not normalised): reports group by it and by os_build
+    os_build: str
+    network_extensions: tuple[wire.NetworkExtension, ...] = ()
+    vpn: wire.VpnFlags | None = None
+    first_seen_ms: int  # event time of the first event applied
+    last_seen_ms: int  # event time of the latest event applied
+    affected: bool = False  # an episode is open now
+    stuck: bool = False  # an open episode is stuck
+    episodes: int = 0  # episodes opened since first seen
+    stuck_episodes: int = 0  # of those, how many became stuck
+    last_episode_ms: int | None = None  # when the latest episode opened
+
+
+_ENCODER: Final = msgspec.json.Encoder(order="sorted")
+_DECODER: Final = msgspec.json.Decoder(DeviceFacts)
+
+
+def encode_device_facts(facts: DeviceFacts) -> bytes:
+    """Canonical JSON bytes (sorted keys, every field present), the topic's and the NDJSON export's value."""
+    return _ENCODER.encode(facts)
+
+
+def decode_device_facts(data: bytes) -> DeviceFacts:
+    """A record from its JSON bytes; raises ``msgspec.ValidationError``/``DecodeError`` on bad input."""
+    return _DECODER.decode(data)
+
+
+def device_facts(state: DeviceState) -> DeviceFacts | None:
+    """The device's facts as its detector state has them; None until one of its events has been applied."""
+    if state.frontier_ms is None or state.first_seen_ms is None:
+        return None
+    facts = state.facts
+    open_stuck = sum(app.episode is not None and app.episode.stuck for app in state.apps.values())
+    return DeviceFacts(
+        device_id=state.device_id,
+        platform=state.platform,
+        os_version=state.os_version,
+        os_build=state.os_build,
+        network_extensions=facts.network_extensions if facts is not None else (),
+        vpn=facts.vpn if facts is not None else None,
+        first_seen_ms=state.first_seen_ms,
+        last_seen_ms=state.frontier_ms,
+        affected=is_affected(state),
+        stuck=is_stuck(state),
+        episodes=state.episodes,
+        stuck_episodes=state.stuck_closed + open_stuck,
+        last_episode_ms=state.last_episode_ms,
+    )
+
+
+def should_publish(
+    previous: DeviceFacts | None, current: DeviceFacts, *, published_seen_ms: int | None, refresh_ms: int
+) -> bool:
+    """Whether the worker publishes ``current``, the facts after an update that found ``previous``.
+
+    Always the first time (``published_seen_ms`` is the ``last_seen_ms`` of the last record published,
+    None if none was); then on any change but ``last_seen_ms``; and when ``last_seen_ms`` has moved
+    ``refresh_ms`` past the last one published. Every event moves ``last_seen_ms``: publishing each
+    would be a record per event; this way a device costs a record per change and per ``refresh_ms``
+    of its own time, and a reader knows each device's last activity to within ``refresh_ms``.
+
+    Comparing with ``previous`` rather than with the record last published is enough: every change
+    other than ``last_seen_ms`` is published, so the two differ in ``last_seen_ms`` alone.
+    """
+    if published_seen_ms is None or previous is None:
+        return True
+    if current.last_seen_ms - published_seen_ms >= refresh_ms:
+        return True
+    return msgspec.structs.replace(previous, last_seen_ms=current.last_seen_ms) != current
