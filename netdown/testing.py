@@ -11,7 +11,6 @@ production code never imports :mod:`netdown.testing`.
 
 from __future__ import annotations
 
-import copy
 import functools
 from typing import Any, Final
 
@@ -21,63 +20,55 @@ from hypothesis import strategies as st
 from msgspec import inspect as mi
 
 from netdown import wire
+from netdown.stamping import DeviceIdentity, stamp
 
-__all__ = ["events", "json_values", "sample_event"]
+__all__ = ["SAMPLE_BODIES", "SAMPLE_IDENTITY", "events", "json_values", "sample_event"]
 
-_ENVELOPE: Final[dict[str, Any]] = {
-    "v": wire.SCHEMA_VERSION,
-    "event_id": "0d7c9a4e-5b1f-4c3a-9e2d-7f6b8a1c2e3d",
-    "device_id": "mac-4f2a9c1e7b3d",
-    "boot_id": "6A1F0C2E-93B4-4D7A-8E15-2C9B7F3D4A60",
-    "seq": 1042,
-    "ts_ms": 1_732_540_800_123,
-    "platform": "darwin",
-    "os_version": "14.4.1",
-    "os_build": "23E224",
-    "agent_version": "0.1.0",
-}
+SAMPLE_IDENTITY: Final = DeviceIdentity(
+    device_id="mac-4f2a9c1e7b3d",
+    boot_id="6A1F0C2E-93B4-4D7A-8E15-2C9B7F3D4A60",
+    platform="darwin",
+    os_version="14.4.1",
+    os_build="23E224",
+    agent_version="0.1.0",
+)
 
-# One realistic body per event type, every field present (nullable ones included), as the agent sends them.
-_BODIES: Final[dict[wire.EventType, dict[str, Any]]] = {
-    "path": {
-        "observer": "app",
-        "app": "com.example.vpn.tunnel",
-        "status": "unsatisfied",
-        "reason": "policy_denied",
-        "interfaces": [{"name": "en0", "type": "wifi"}, {"name": "utun3", "type": "tunnel"}],
-        "ipv4": True,
-        "ipv6": True,
-        "dns": True,
-    },
-    "conn": {
-        "app": "com.example.vpn.tunnel",
-        "conn_id": "C221",
-        "endpoint": "Hostname#8c901c3c:443",
-        "state": "failed",
-        "error": {"domain": "posix", "code": 50, "name": "ENETDOWN"},
-        "path_status": "unsatisfied",
-        "path_reason": "policy_denied",
-        "interface": "en0",
-    },
-    "probe": {
-        "target": "Hostname#5d41402a:443",
-        "kind": "https",
-        "ok": True,
-        "latency_ms": 42.5,
-        "error": None,
-        "interface": "en0",
-    },
-    "heartbeat": {
-        "uptime_s": 86_400,
-        "facts": {
-            "network_extensions": [
-                {"id": "com.example.vpn.tunnel", "kind": "packet_tunnel"},
-                {"id": "com.example.filter", "kind": "content_filter"},
-            ],
-            "vpn": {"include_all_networks": True, "enforce_routes": False, "exclude_local_networks": None},
-        },
-        "spool": {"pending": 3, "dropped": 0, "lost": {"bound": 4, "corrupt": 1, "write_failed": 2}},
-    },
+# One realistic body per event type, every field set (nullable ones included), as the agent sends them.
+SAMPLE_BODIES: Final[dict[wire.EventType, wire.Body]] = {
+    "path": wire.PathBody(
+        observer="app",
+        app="com.example.vpn.tunnel",
+        status="unsatisfied",
+        reason="policy_denied",
+        interfaces=(wire.Interface(name="en0", type="wifi"), wire.Interface(name="utun3", type="tunnel")),
+        ipv4=True,
+        ipv6=True,
+        dns=True,
+    ),
+    "conn": wire.ConnBody(
+        app="com.example.vpn.tunnel",
+        conn_id="C221",
+        endpoint="Hostname#8c901c3c:443",
+        state="failed",
+        error=wire.ErrorInfo(domain="posix", code=50, name="ENETDOWN"),
+        path_status="unsatisfied",
+        path_reason="policy_denied",
+        interface="en0",
+    ),
+    "probe": wire.ProbeBody(
+        target="Hostname#5d41402a:443", kind="https", ok=True, latency_ms=42.5, error=None, interface="en0"
+    ),
+    "heartbeat": wire.HeartbeatBody(
+        uptime_s=86_400,
+        facts=wire.Facts(
+            network_extensions=(
+                wire.NetworkExtension(id="com.example.vpn.tunnel", kind="packet_tunnel"),
+                wire.NetworkExtension(id="com.example.filter", kind="content_filter"),
+            ),
+            vpn=wire.VpnFlags(include_all_networks=True, enforce_routes=False, exclude_local_networks=None),
+        ),
+        spool=wire.SpoolState(pending=3, dropped=0, lost=wire.SpoolLoss(bound=4, corrupt=1, write_failed=2)),
+    ),
 }
 
 
@@ -86,7 +77,15 @@ def sample_event(event_type: wire.EventType, **overrides: Any) -> dict[str, Any]
 
     ``overrides`` replace top-level fields; the result is a fresh copy the caller may mutate.
     """
-    return {"type": event_type, **copy.deepcopy(_ENVELOPE), **copy.deepcopy(_BODIES[event_type]), **overrides}
+    event = stamp(
+        SAMPLE_IDENTITY,
+        SAMPLE_BODIES[event_type],
+        seq=1042,
+        ts_ms=1_732_540_800_123,
+        event_id="0d7c9a4e-5b1f-4c3a-9e2d-7f6b8a1c2e3d",
+    )
+    sample: dict[str, Any] = msgspec.json.decode(msgspec.json.encode(event))  # as JSON: arrays, not tuples
+    return {**sample, **overrides}
 
 
 @functools.cache  # built from type info once: composite strategies draw from it per example
