@@ -25,12 +25,11 @@ from typing import Final
 from netdown import cli_io, wire
 from netdown.cli_args import duration, number, positive_int, positive_number
 from netdown.sim.files import read_incidents, write_capture
-from netdown.sim.fleet import Simulation, simulate
+from netdown.sim.fleet import DEFAULT_START_MS, Simulation, simulate
 from netdown.sim.score import score
 from netdown.sim.spec import DEFAULT_RELEASES, Correlate, FleetSpec, Release
 from netdown.sim.truth import read_truth, write_truth
 from netdown.stream.settings import add_detector_arguments, detector_params
-from netdown.stream.testing import T0_MS
 
 __all__ = ["main"]
 
@@ -54,7 +53,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Simulate a fleet; write its wire events in delivery order (for `netdown-stream replay`) "
         "and its ground truth (for `score`). Give the detection parameters the replay will use.",
     )
-    _fleet_arguments(capture, start_help=f"run start, epoch ms (default: {T0_MS}, so a seed gives the same bytes)")
+    _fleet_arguments(
+        capture, start_help=f"run start, epoch ms (default: {DEFAULT_START_MS}, so a seed gives the same bytes)"
+    )
     capture.add_argument("--events", required=True, metavar="FILE", help="write the wire events here (`-`: stdout)")
     capture.add_argument("--truth", required=True, type=Path, metavar="FILE", help="write the ground truth here")
     capture.set_defaults(run=_capture)
@@ -192,7 +193,7 @@ def _write_truth(simulation: Simulation, path: Path) -> None:
 
 
 def _capture(args: argparse.Namespace) -> int:
-    simulation = _simulate(args, T0_MS if args.start is None else args.start)
+    simulation = _simulate(args, DEFAULT_START_MS if args.start is None else args.start)
     try:
         _write_truth(simulation, args.truth)
         if args.events == cli_io.STDIN:
