@@ -31,6 +31,7 @@ from netdown.agent.publisher import Producer, Publisher, kafka_producer
 from netdown.agent.runtime import Agent
 from netdown.agent.sources.base import Observation
 from netdown.agent.spool import Spool
+from netdown.cli_args import positive_int, positive_number
 from netdown.devstack.kafka import KafkaBroker
 from netdown.devstack.stream_worker import create_topics
 from netdown.stamping import DeviceIdentity
@@ -166,8 +167,8 @@ def measure_throughput(bootstrap: str, work: Path, events: int) -> Throughput:
 def main() -> None:
     """Run both measurements and print a Markdown table (and JSON with --json)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--idle-seconds", type=float, default=60.0)
-    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--idle-seconds", type=positive_number, default=60.0)
+    parser.add_argument("--events", type=positive_int, default=100_000)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, KafkaBroker(data_dir=Path(tmp) / "kafka") as broker:

@@ -33,6 +33,7 @@ from typing import Final, NamedTuple
 import msgspec
 
 from netdown import wire
+from netdown.cli_args import positive_int
 from netdown.sim import DEFAULT_RELEASES, DEFAULT_START_MS, Delivery, FleetSpec, Release, simulate
 from netdown.stream import replay
 from netdown.stream.detector import DetectorParams
@@ -179,10 +180,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.replay_throughput", description="Time `netdown-stream replay` on a fleet capture."
     )
-    parser.add_argument("--events", type=int, default=200_000, help="lines in the capture (default: 200000)")
-    parser.add_argument("--devices", type=int, default=2_000, help="devices in the fleet (default: 2000)")
+    parser.add_argument("--events", type=positive_int, default=200_000, help="lines in the capture (default: 200000)")
+    parser.add_argument("--devices", type=positive_int, default=2_000, help="devices in the fleet (default: 2000)")
     parser.add_argument("--seed", type=int, default=1, help="simulation seed (default: 1)")
-    parser.add_argument("--repeat", type=int, default=3, help="in-process passes, best kept (default: 3)")
+    parser.add_argument("--repeat", type=positive_int, default=3, help="in-process passes, best kept (default: 3)")
     parser.add_argument("--keep", type=Path, metavar="FILE", help="write the capture here and keep it")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the results to this JSON file")
     args = parser.parse_args(argv)

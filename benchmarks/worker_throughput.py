@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from benchmarks.replay_throughput import fleet_events
+from netdown.cli_args import positive_int
 from netdown.devstack.kafka import KafkaBroker
 from netdown.devstack.stream_worker import StreamWorker, create_topics, produce
 from netdown.testing import messages
@@ -94,9 +95,9 @@ def _broker(bootstrap: str | None, workdir: Path) -> Iterator[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: measure, print a line per result, optionally write JSON."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.worker_throughput", description=__doc__)
-    parser.add_argument("--events", type=int, default=200_000, help="about how many events (default: 200000)")
-    parser.add_argument("--devices", type=int, default=2_000, help="devices in the fleet (default: 2000)")
-    parser.add_argument("--partitions", type=int, default=4, help="events topic partitions (default: 4)")
+    parser.add_argument("--events", type=positive_int, default=200_000, help="about how many events (default: 200000)")
+    parser.add_argument("--devices", type=positive_int, default=2_000, help="devices in the fleet (default: 2000)")
+    parser.add_argument("--partitions", type=positive_int, default=4, help="events topic partitions (default: 4)")
     parser.add_argument("--bootstrap", help="an existing broker's host:port (default: start one)")
     parser.add_argument("--json", type=Path, help="also write the result here")
     args = parser.parse_args(argv)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Final
 
 from netdown import __version__, wire
+from netdown.cli_args import positive_number
 from netdown.devstack.kafka import (
     KAFKA_VERSION,
     BrokerError,
@@ -74,7 +75,10 @@ def _parser() -> argparse.ArgumentParser:
         if name in {"start", "run"}:
             command.add_argument("--port", type=int, default=0, help="listener port (default: a free one)")
     commands.choices["run"].add_argument(
-        "--duration", type=float, default=None, help="stop after this many seconds instead of waiting for Ctrl-C"
+        "--duration",
+        type=positive_number,
+        default=None,
+        help="stop after this many seconds instead of waiting for Ctrl-C",
     )
     return parser
 

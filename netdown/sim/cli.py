@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Final
 
 from netdown import cli_io, wire
-from netdown.cli_args import duration, number, positive_int, positive_number
+from netdown.cli_args import duration, fraction, non_negative_number, number, positive_int, positive_number
 from netdown.sim.files import read_incidents, write_capture
 from netdown.sim.fleet import DEFAULT_START_MS, Simulation, simulate
 from netdown.sim.score import score
@@ -142,13 +142,25 @@ def _fleet_arguments(parser: argparse.ArgumentParser, start_help: str) -> None:
     )
     rates = parser.add_argument_group("what happens (rates per device per simulated day; probabilities)")
     for flag, field, kind, metavar, what in (
-        ("episodes-per-day", "episodes_per_device_day", _at_least_zero, "RATE", "episodes, incidence 1, no correlate"),
-        ("outages-per-day", "outages_per_device_day", _at_least_zero, "RATE", "real network outages, not episodes"),
-        ("transients-per-day", "transients_per_device_day", _at_least_zero, "RATE", "wakes with the path down"),
-        ("stuck-share", "stuck_share", _probability, "P", "share of episodes that last until a reboot"),
-        ("p-duplicate", "p_duplicate", _probability, "P", "chance that an event is delivered twice"),
-        ("p-late-spool", "p_late_spool", _probability, "P", "chance that a device is cut off once, its spool late"),
-        ("p-lost", "p_lost", _probability, "P", "chance that an event is never delivered"),
+        (
+            "episodes-per-day",
+            "episodes_per_device_day",
+            non_negative_number,
+            "RATE",
+            "episodes, incidence 1, no correlate",
+        ),
+        (
+            "outages-per-day",
+            "outages_per_device_day",
+            non_negative_number,
+            "RATE",
+            "real network outages, not episodes",
+        ),
+        ("transients-per-day", "transients_per_device_day", non_negative_number, "RATE", "wakes with the path down"),
+        ("stuck-share", "stuck_share", fraction, "P", "share of episodes that last until a reboot"),
+        ("p-duplicate", "p_duplicate", fraction, "P", "chance that an event is delivered twice"),
+        ("p-late-spool", "p_late_spool", fraction, "P", "chance that a device is cut off once, its spool late"),
+        ("p-lost", "p_lost", fraction, "P", "chance that an event is never delivered"),
     ):
         default = getattr(defaults, field)
         rates.add_argument(
@@ -272,20 +284,6 @@ def _score(args: argparse.Namespace) -> int:
 
 
 # --- argument types: a bad value is an argparse error naming what was expected ---
-
-
-def _at_least_zero(text: str) -> float:
-    value = number(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0, got {text!r}")
-    return value
-
-
-def _probability(text: str) -> float:
-    value = number(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text!r}")
-    return value
 
 
 def _release(text: str) -> Release:

@@ -76,6 +76,16 @@ def test_lines_that_are_not_app_events_are_skipped_with_a_reason() -> None:
     assert parse_app_line(_line({**CONN, "app": "com.other"}).strip(), allowed) == "app_not_monitored"
 
 
+def test_a_line_that_breaks_the_contract_is_skipped_by_the_source_as_an_invalid_body() -> None:
+    allowed = frozenset({APP})
+    assert parse_app_line(_line({**CONN, "state": "exploded"}).strip(), allowed) == "invalid_body"
+    assert parse_app_line(_line({**CONN, "conn_id": ""}).strip(), allowed) == "invalid_body"
+    assert parse_app_line(_line({k: v for k, v in PATH.items() if k != "status"}).strip(), allowed) == "invalid_body"
+    typed = parse_app_line(_line(PATH).strip(), allowed)
+    assert isinstance(typed, Observation)
+    assert isinstance(typed.body, wire.PathBody), "the source emits a typed body"
+
+
 def _follow(source: AppEventsSource, until: int, timeout: float = 10.0) -> list[Observation]:
     seen: list[Observation] = []
     stop = threading.Event()

@@ -81,6 +81,7 @@ def test_fixture_parses_to_its_golden_observations_and_counts(case: Path) -> Non
 @pytest.mark.parametrize("case", CASES, ids=lambda path: path.stem)
 def test_every_observation_of_a_fixture_is_a_valid_wire_body(case: Path) -> None:
     for item in _parsed(case)[0]:
+        assert isinstance(item.observation.body, wire.ConnBody | wire.PathBody), "a typed body, checked at the source"
         event = as_wire_event(item.observation.body)
         assert wire.event_type(event) == item.observation.type
 
