@@ -23,17 +23,18 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from benchmarks.proc import cpu_seconds, memory_kib
 from netdown import wire
-from netdown.agent.envelope import DeviceIdentity
 from netdown.agent.publisher import Producer, Publisher, kafka_producer
 from netdown.agent.runtime import Agent
 from netdown.agent.sources.base import Observation
 from netdown.agent.spool import Spool
+from netdown.cli_args import positive_int, positive_number
 from netdown.devstack.kafka import KafkaBroker
 from netdown.devstack.stream_worker import create_topics
+from netdown.stamping import DeviceIdentity
 
 __all__ = [
     "PROBE",
@@ -49,13 +50,7 @@ __all__ = [
 TOPIC: Final = wire.EVENTS_TOPIC
 PARTITIONS: Final = 6
 # A probe's body as the agent's probe source reports it: the observation the throughput runs repeat.
-PROBE: Final[dict[str, Any]] = {
-    "target": "10.0.0.1:443",
-    "kind": "tcp",
-    "ok": True,
-    "latency_ms": 12.5,
-    "interface": "en0",
-}
+PROBE: Final = wire.ProbeBody(target="10.0.0.1:443", kind="tcp", ok=True, latency_ms=12.5, interface="en0")
 
 
 @dataclass(frozen=True)
@@ -157,7 +152,7 @@ def measure_throughput(bootstrap: str, work: Path, events: int) -> Throughput:
     with running_agent(bootstrap, work / "spool") as (agent, publisher):
         started = time.perf_counter()
         for index in range(events):
-            agent.accept(Observation(type="probe", ts_ms=1_732_540_800_000 + index, body=PROBE))
+            agent.accept(Observation(ts_ms=1_732_540_800_000 + index, body=PROBE))
         accepted_s = time.perf_counter() - started
         while publisher.sent < events:
             time.sleep(0.01)
@@ -172,8 +167,8 @@ def measure_throughput(bootstrap: str, work: Path, events: int) -> Throughput:
 def main() -> None:
     """Run both measurements and print a Markdown table (and JSON with --json)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--idle-seconds", type=float, default=60.0)
-    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--idle-seconds", type=positive_number, default=60.0)
+    parser.add_argument("--events", type=positive_int, default=100_000)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, KafkaBroker(data_dir=Path(tmp) / "kafka") as broker:

@@ -1,6 +1,7 @@
 """One pre-filled events topic, and how fast a ``netdown-stream worker`` catches up on it.
 
-:func:`fill` publishes a simulated fleet (:func:`netdown.stream.testing.fleet`, 300-600 byte events) the
+:func:`fill` publishes a simulated fleet (:func:`benchmarks.replay_throughput.fleet_events`: the simulator's
+fleet at the agent's real cadence, 300-600 byte events) the
 way the agent does (kafka-python, ``acks=all``, gzip, keyed by device) and writes the same events, one
 per line, to a capture file, so the worker, the decode-only consumer, Kafka's consumer tool and the
 replay command all read the very same events. The fleet is generated a slice of devices at a time, so
@@ -23,8 +24,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from benchmarks.proc import CpuMeter, CpuShare
+from benchmarks.replay_throughput import fleet_events
 from netdown.devstack.stream_worker import StreamWorker, create_topics, produce
-from netdown.stream.testing import fleet, messages
+from netdown.testing import messages
 
 __all__ = ["Fill", "WorkerRun", "fill", "time_worker"]
 
@@ -89,10 +91,9 @@ def fill(bootstrap: str, workdir: Path, *, events: int, devices: int, partitions
 
 def _fleet_messages(events: int, devices: int, sizes: list[int], lines: BinaryIO) -> Iterator[tuple[bytes, bytes]]:
     """The fleet's (key, value) messages, generated a slice of devices at a time (each slice its own seed)."""
-    steps = max(events // devices, 8)
     slices, rest = divmod(devices, _DEVICES_PER_SLICE)
     for seed, size in enumerate([_DEVICES_PER_SLICE] * slices + ([rest] if rest else []), start=1):
-        for key, value in messages(fleet(size, steps, seed=seed)):
+        for key, value in messages(fleet_events(max(events * size // devices, 1), size, seed=seed)):
             sizes.append(len(value))
             lines.write(value + b"\n")
             yield key, value

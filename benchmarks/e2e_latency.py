@@ -48,12 +48,12 @@ from typing import Any, Final
 
 from benchmarks.agent_footprint import PROBE, running_agent
 from benchmarks.proc import CpuMeter, CpuShare
-from netdown.agent.envelope import DeviceIdentity
 from netdown.agent.publisher import Producer
 from netdown.agent.runtime import Agent
 from netdown.agent.sources.base import Observation
 from netdown.devstack.stream_worker import StreamWorker, create_topics
 from netdown.sim.live import KeyedByDevice
+from netdown.stamping import DeviceIdentity
 
 __all__ = ["LatencyResult", "latencies_ms", "measure", "percentile"]
 
@@ -176,7 +176,7 @@ def _send_at_rate(fleet: Sequence[Agent], rate: int, count: int, start: int = 0)
             time.sleep(delay / 1e9)
         accepted.append(time.monotonic_ns())
         agent = fleet[(start + index) % len(fleet)]
-        agent.accept(Observation(type="probe", ts_ms=time.time_ns() // 1_000_000, body=PROBE))
+        agent.accept(Observation(ts_ms=time.time_ns() // 1_000_000, body=PROBE))
     return accepted
 
 

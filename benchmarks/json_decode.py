@@ -27,6 +27,7 @@ import msgspec
 import orjson
 
 from netdown import wire
+from netdown.cli_args import positive_int
 from netdown.testing import sample_event
 
 __all__ = ["CONTENDERS", "Contender", "Result", "build_messages", "main", "measure"]
@@ -155,8 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.json_decode", description="Time JSON decoding of wire events, per event."
     )
-    parser.add_argument("--events", type=int, default=50_000, help="messages per repeat (default: 50000)")
-    parser.add_argument("--repeat", type=int, default=5, help="repeats; the best is kept (default: 5)")
+    parser.add_argument("--events", type=positive_int, default=50_000, help="messages per repeat (default: 50000)")
+    parser.add_argument("--repeat", type=positive_int, default=5, help="repeats; the best is kept (default: 5)")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the results to this JSON file")
     args = parser.parse_args(argv)
     if args.events < 1 or args.repeat < 1:

@@ -33,12 +33,20 @@ from typing import Final, NamedTuple
 import msgspec
 
 from netdown import wire
+from netdown.cli_args import positive_int
 from netdown.detection.detector import DetectorParams
-from netdown.sim import DEFAULT_RELEASES, Delivery, FleetSpec, Release, simulate
+from netdown.sim import DEFAULT_RELEASES, DEFAULT_START_MS, Delivery, FleetSpec, Release, simulate
 from netdown.stream import replay
-from netdown.stream.testing import T0_MS
 
-__all__ = ["Result", "fleet_capture", "main", "measure_decode_only", "measure_replay_cli", "measure_replay_in_process"]
+__all__ = [
+    "Result",
+    "fleet_capture",
+    "fleet_events",
+    "main",
+    "measure_decode_only",
+    "measure_replay_cli",
+    "measure_replay_in_process",
+]
 
 TARGET_EVENTS_PER_S: Final = 100_000
 TARGET_RATIO: Final = 0.25
@@ -55,6 +63,14 @@ _DAY_MS: Final = 86_400_000
 
 def fleet_capture(events: int, devices: int, seed: int = 1) -> list[bytes]:
     """``events`` wire-encoded lines (no newline) of a simulated fleet, in arrival order; same seed, same lines."""
+    return [wire.encode(event) for event in fleet_events(events, devices, seed)]
+
+
+def fleet_events(events: int, devices: int, seed: int = 1) -> list[wire.Event]:
+    """``events`` events of a simulated fleet at the production parameters, in arrival order; same seed, same events.
+
+    The input of every throughput benchmark: the simulator's interleaved fleet at the agent's real cadence.
+    """
     if events < 1 or devices < 1:
         raise ValueError("a capture needs at least one event and one device")
     # Simulate a little longer than the events need, then cut at the arrival of the events-th line: the capture
@@ -62,7 +78,7 @@ def fleet_capture(events: int, devices: int, seed: int = 1) -> list[bytes]:
     duration_ms = int(events / devices / EVENTS_PER_S * 1000 * 1.05)
     while len(deliveries := _simulate_fleet(devices, seed, duration_ms)) < events:
         duration_ms *= 2
-    return [wire.encode(delivery.event) for delivery in deliveries[:events]]
+    return [delivery.event for delivery in deliveries[:events]]
 
 
 def _simulate_fleet(devices: int, seed: int, duration_ms: int) -> list[Delivery]:
@@ -77,7 +93,7 @@ def _simulate_fleet(devices: int, seed: int, duration_ms: int) -> list[Delivery]
         outages_per_device_day=OUTAGES_PER_CAPTURE * per_day,
         transients_per_device_day=TRANSIENTS_PER_CAPTURE * per_day,
     )
-    return simulate(spec, start_ms=T0_MS, duration_ms=duration_ms, params=DetectorParams()).deliveries
+    return simulate(spec, start_ms=DEFAULT_START_MS, duration_ms=duration_ms, params=DetectorParams()).deliveries
 
 
 # --- measurement ---
@@ -164,10 +180,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.replay_throughput", description="Time `netdown-stream replay` on a fleet capture."
     )
-    parser.add_argument("--events", type=int, default=200_000, help="lines in the capture (default: 200000)")
-    parser.add_argument("--devices", type=int, default=2_000, help="devices in the fleet (default: 2000)")
+    parser.add_argument("--events", type=positive_int, default=200_000, help="lines in the capture (default: 200000)")
+    parser.add_argument("--devices", type=positive_int, default=2_000, help="devices in the fleet (default: 2000)")
     parser.add_argument("--seed", type=int, default=1, help="simulation seed (default: 1)")
-    parser.add_argument("--repeat", type=int, default=3, help="in-process passes, best kept (default: 3)")
+    parser.add_argument("--repeat", type=positive_int, default=3, help="in-process passes, best kept (default: 3)")
     parser.add_argument("--keep", type=Path, metavar="FILE", help="write the capture here and keep it")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the results to this JSON file")
     args = parser.parse_args(argv)

@@ -35,6 +35,7 @@ from typing import Any, Final, TypeVar
 
 from benchmarks import agent_footprint, catch_up, decode_consumer, e2e_latency, kafka_perf, replay_throughput
 from benchmarks.proc import CpuMeter, CpuShare
+from netdown.cli_args import positive_int, positive_number
 from netdown.detection.detector import DetectorParams
 from netdown.devstack.kafka import KAFKA_VERSION, KafkaBroker
 from netdown.devstack.stream_worker import create_topics
@@ -374,8 +375,11 @@ def _interrupted(signum: int, _frame: object) -> None:
 
 
 def _rates(text: str) -> list[int]:
-    rates = [int(part) for part in text.split(",") if part]
-    if not rates or min(rates) < 1:
+    try:
+        rates = [positive_int(part) for part in text.split(",") if part]
+    except argparse.ArgumentTypeError:
+        rates = []
+    if not rates:
         raise argparse.ArgumentTypeError(f"comma-separated positive events/s, got {text!r}")
     return rates
 
@@ -386,17 +390,28 @@ def parser() -> argparse.ArgumentParser:
         prog="python -m benchmarks",
         description="Run every netdown benchmark against one local broker; print a Markdown table, write JSON.",
     )
-    cli.add_argument("--events", type=int, default=1_000_000, help="events in the pre-filled topic (default: 1000000)")
-    cli.add_argument("--devices", type=int, default=2_000, help="devices in the pre-filled fleet (default: 2000)")
-    cli.add_argument("--partitions", type=int, default=4, help="partitions of the pre-filled topic (default: 4)")
+    cli.add_argument(
+        "--events", type=positive_int, default=1_000_000, help="events in the pre-filled topic (default: 1000000)"
+    )
+    cli.add_argument(
+        "--devices", type=positive_int, default=2_000, help="devices in the pre-filled fleet (default: 2000)"
+    )
+    cli.add_argument(
+        "--partitions", type=positive_int, default=4, help="partitions of the pre-filled topic (default: 4)"
+    )
     cli.add_argument(
         "--rates", type=_rates, default=[1_000, 5_000], help="latency rates, events/s (default: 1000,5000)"
     )
-    cli.add_argument("--latency-seconds", type=float, default=15.0, help="seconds per latency rate (default: 15)")
     cli.add_argument(
-        "--publish-events", type=int, default=100_000, help="events published through the spool (default: 100000)"
+        "--latency-seconds", type=positive_number, default=15.0, help="seconds per latency rate (default: 15)"
     )
-    cli.add_argument("--idle-seconds", type=float, default=60.0, help="agent idle window (default: 60)")
+    cli.add_argument(
+        "--publish-events",
+        type=positive_int,
+        default=100_000,
+        help="events published through the spool (default: 100000)",
+    )
+    cli.add_argument("--idle-seconds", type=positive_number, default=60.0, help="agent idle window (default: 60)")
     cli.add_argument("--skip", action="append", default=[], choices=STEPS, help="leave a step out (repeatable)")
     cli.add_argument("--json", type=Path, help="where to write the JSON (default: bench-results/suite-<time>.json)")
     return cli
@@ -405,8 +420,6 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the suite; print the table; write the JSON. Exit 1 if a step failed (a missed target is not a failure)."""
     args = parser().parse_args(argv)
-    if min(args.events, args.devices, args.partitions, args.publish_events) < 1:
-        parser().error("--events, --devices, --partitions and --publish-events must be at least 1")
     signal.signal(signal.SIGTERM, _interrupted)
     report = Report(
         machine=_machine(), settings={k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}

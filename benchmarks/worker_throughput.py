@@ -1,6 +1,7 @@
 """How many events per second one ``netdown-stream worker`` processes against a real local broker.
 
-The fleet (:func:`netdown.stream.testing.fleet`) is produced to the events topic first, then one worker
+The fleet (:func:`benchmarks.replay_throughput.fleet_events`: the simulator's interleaved fleet at the
+agent's real cadence) is produced to the events topic first, then one worker
 is started and timed from its first processed event to its last, as read from its own ``/metrics``
 (``netdown_events_total``). That is the catch-up rate after an outage, the worst case a worker meets:
 every message is decoded and run through the detector, each device's record is written to the table's
@@ -27,9 +28,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from benchmarks.replay_throughput import fleet_events
+from netdown.cli_args import positive_int
 from netdown.devstack.kafka import KafkaBroker
 from netdown.devstack.stream_worker import StreamWorker, create_topics, produce
-from netdown.stream.testing import fleet, messages
+from netdown.testing import messages
 
 __all__ = ["Result", "main", "measure"]
 
@@ -52,8 +55,7 @@ class Result:
 
 def measure(bootstrap: str, workdir: Path, *, events: int, devices: int, partitions: int) -> Result:
     """Produce ~``events`` events of ``devices`` devices, then time one worker processing all of them."""
-    steps = max(events // devices, 8)
-    stream = fleet(devices, steps, seed=1)
+    stream = fleet_events(events, devices, seed=1)
     worker = StreamWorker.named(
         bootstrap, workdir, f"bench.{uuid.uuid4().hex[:8]}", partitions=partitions, extra_args=("--log-level=warning",)
     )
@@ -93,9 +95,9 @@ def _broker(bootstrap: str | None, workdir: Path) -> Iterator[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: measure, print a line per result, optionally write JSON."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.worker_throughput", description=__doc__)
-    parser.add_argument("--events", type=int, default=200_000, help="about how many events (default: 200000)")
-    parser.add_argument("--devices", type=int, default=2_000, help="devices in the fleet (default: 2000)")
-    parser.add_argument("--partitions", type=int, default=4, help="events topic partitions (default: 4)")
+    parser.add_argument("--events", type=positive_int, default=200_000, help="about how many events (default: 200000)")
+    parser.add_argument("--devices", type=positive_int, default=2_000, help="devices in the fleet (default: 2000)")
+    parser.add_argument("--partitions", type=positive_int, default=4, help="events topic partitions (default: 4)")
     parser.add_argument("--bootstrap", help="an existing broker's host:port (default: start one)")
     parser.add_argument("--json", type=Path, help="also write the result here")
     args = parser.parse_args(argv)

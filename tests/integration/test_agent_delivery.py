@@ -20,12 +20,12 @@ from kafka import KafkaConsumer
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from netdown import wire
-from netdown.agent.envelope import DeviceIdentity
 from netdown.agent.publisher import Publisher, kafka_producer
 from netdown.agent.runtime import Agent
 from netdown.agent.sources.base import Observation
 from netdown.agent.spool import Spool
 from netdown.devstack.kafka import KafkaBroker
+from netdown.stamping import DeviceIdentity
 
 FACTS = DeviceIdentity(
     device_id="linux-delivery-test1", boot_id="boot-1", platform="linux", os_version="12", os_build=""
@@ -65,9 +65,7 @@ def _first_occurrences(events: Sequence[AnyEvent]) -> list[AnyEvent]:
 
 
 def _probe(index: int) -> Observation:
-    return Observation(
-        type="probe", ts_ms=1_732_540_800_000 + index, body={"target": "10.9.0.1:443", "kind": "tcp", "ok": True}
-    )
+    return Observation(ts_ms=1_732_540_800_000 + index, body=wire.ProbeBody(target="10.9.0.1:443", kind="tcp", ok=True))
 
 
 def test_events_accepted_while_the_broker_is_down_all_arrive_in_seq_order_when_it_returns(tmp_path: Path) -> None:

@@ -23,13 +23,16 @@ import yaml
 from netdown.dashboards.config import CONFIG, scaled
 from netdown.dashboards.dashboards import all_queries
 from netdown.dashboards.rules import write_rule_files
+from netdown.detection.detector import DetectorParams
 from netdown.devstack.kafka import KafkaBroker
 from netdown.devstack.prometheus import Prometheus
 from netdown.devstack.stream_worker import StreamWorker, create_topics, produce
-from netdown.stream.testing import APP, T0_MS, Device, fleet, messages
+from netdown.testing import APP, T0_MS, Device, messages, simulated_fleet
 
 PARTITIONS = 3
 FLAGS = ("--window=30", "--settle=2", "--stuck-after=20", "--lateness=1", "--stale-after=3600", f"--metric-apps={APP}")
+PARAMS = DetectorParams(window_ms=30_000, settle_ms=2_000, stuck_ms=20_000, lateness_ms=1_000, stale_ms=3_600_000)
+FLEET_MS = 600_000  # ten minutes of 30 simulated Macs
 # The spike alert with every duration 180 times shorter (15 min -> 5 s, 30 min -> 10 s, 3 h -> 60 s),
 # `for` of 1 s, and a volume guard for a test-sized fleet; factor and structure as shipped.
 TEST_RULES = dataclasses.replace(
@@ -79,14 +82,14 @@ def test_fleet_to_dashboards_and_alerts(kafka: KafkaBroker, topic_name: str, tmp
             tmp_path / "prometheus", targets=[worker.metrics_url.split("/")[2]], rule_files=rule_files
         ) as prometheus,
     ):
-        produce(kafka.bootstrap, worker.events_topic, messages(fleet(30, 120, seed=5)))
+        produce(kafka.bootstrap, worker.events_topic, messages(simulated_fleet(30, FLEET_MS, seed=5, params=PARAMS)))
         produce(kafka.bootstrap, worker.events_topic, [(b"mac-garbage-0001", b"{not json")])
         _wait(lambda: prometheus.query('sum(netdown_episodes_total{job="netdown-stream"}) > 0'), 90, "episodes")
         # A counter's first sample is its baseline for increase(): a second fleet of the same
         # releases and apps makes the series Prometheus already holds grow.
         time.sleep(3)
         before = prometheus.query('sum(netdown_episodes_total{job="netdown-stream"})')[0]["value"][1]
-        produce(kafka.bootstrap, worker.events_topic, messages(fleet(30, 120, seed=6)))
+        produce(kafka.bootstrap, worker.events_topic, messages(simulated_fleet(30, FLEET_MS, seed=6, params=PARAMS)))
         _wait(
             lambda: prometheus.query(f'sum(netdown_episodes_total{{job="netdown-stream"}}) > {before}'),
             90,

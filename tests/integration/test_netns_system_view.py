@@ -69,12 +69,14 @@ while time.monotonic() < deadline:
 # The agent's real sources, run in the client namespace; stops when stdin closes (or after 120 s).
 OBSERVER: Final = f"""
 import json, sys, threading
+import msgspec
 from netdown.agent.sources.linux_sysfs import LinuxPathSource
 from netdown.agent.sources.probes import ProbesSource
 stop, lock = threading.Event(), threading.Lock()
 def emit(observation):
     with lock:
-        print(json.dumps({{"type": observation.type, "ts_ms": observation.ts_ms, **observation.body}}), flush=True)
+        body = msgspec.json.decode(msgspec.json.encode(observation.body))  # the typed body as its JSON object
+        print(json.dumps({{"type": observation.type, "ts_ms": observation.ts_ms, **body}}), flush=True)
 sources = [
     LinuxPathSource(interval_s=0.05),
     ProbesSource(["tcp:{PEER_ADDR}:{PORT}@veth0"], interval_s=0.2, jitter=0.2, timeout_s=5.0),

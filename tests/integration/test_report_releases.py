@@ -27,7 +27,7 @@ from netdown.devstack.prometheus import Prometheus
 from netdown.devstack.stream_worker import Metrics, StreamWorker, create_topics, produce
 from netdown.report.cli import main
 from netdown.sim import MONITORED_APP, FleetSpec, Release, Simulation, simulate
-from netdown.stream.testing import messages
+from netdown.testing import messages
 
 # S is short so that the worker republishes a device's unchanged facts every S/2 of its time: the
 # devices topic's last_seen (the end of each device's device-time) is then late by 30 s at most.

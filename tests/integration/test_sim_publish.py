@@ -13,7 +13,7 @@ from netdown.devstack.stream_worker import create_topics, read_topic
 from netdown.sim import FleetSpec, read_truth, simulate
 from netdown.sim.cli import main
 from netdown.sim.live import LiveProgress, LivePublisher
-from netdown.stream.testing import T0_MS
+from netdown.testing import T0_MS
 
 DEMO = DetectorParams(window_ms=6_000, settle_ms=2_000, stuck_ms=30_000, lateness_ms=10_000, stale_ms=60_000)
 

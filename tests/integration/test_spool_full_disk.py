@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 
 from netdown import wire
-from netdown.agent.envelope import DeviceIdentity
 from netdown.agent.publisher import Producer, Publisher
 from netdown.agent.runtime import Agent, HeartbeatSource
 from netdown.agent.sources.base import Observation
 from netdown.agent.spool import Spool, SpoolWriteError
+from netdown.stamping import DeviceIdentity
 from tests.unit.agent.spool_disk import records_on_disk
 
 DISK_BYTES = 256 * 1024
@@ -107,9 +107,7 @@ def test_an_agent_on_a_full_disk_keeps_running_and_its_heartbeat_reports_the_los
 
     agent = Agent.create(FACTS, spool, Publisher(spool, "events", FACTS.device_id.encode(), connect), sources=[])
     caplog.set_level(logging.INFO, logger="netdown.agent.runtime")
-    probe = Observation(
-        type="probe", ts_ms=1_732_540_800_000, body={"target": "10.9.0.1:443", "kind": "tcp", "ok": True}
-    )
+    probe = Observation(ts_ms=1_732_540_800_000, body=wire.ProbeBody(target="10.9.0.1:443", kind="tcp", ok=True))
     results: list[wire.Event | None] = []
     while results.count(None) < 5:
         results.append(agent.accept(probe))  # never raises into the source's thread
@@ -125,7 +123,7 @@ def test_an_agent_on_a_full_disk_keeps_running_and_its_heartbeat_reports_the_los
         monitored=None,
         interval_s=300,
         read_uptime=lambda: 1,
-        read_device_facts=lambda: {"network_extensions": [], "vpn": None},
+        read_device_facts=wire.Facts,
     )
     stop = threading.Event()
     stop.set()  # one heartbeat

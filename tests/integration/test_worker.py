@@ -20,7 +20,7 @@ from netdown.detection.incident import EPISODE_KIND, Incident, encode_incident
 from netdown.devstack.kafka import KafkaBroker
 from netdown.devstack.stream_worker import Metrics, Record, StreamWorker, create_topics, produce, read_topic
 from netdown.stream.offline import OfflineRun
-from netdown.stream.testing import APP, T0_MS, Device, messages
+from netdown.testing import APP, T0_MS, Device, messages
 from tests.integration.device_facts import cleanup_policy, latest_device_facts
 
 PARTITIONS = 3

@@ -5,8 +5,8 @@ The ground truth is the pure detector over the same events with the same paramet
 (:class:`~netdown.stream.offline.OfflineRun`): every counter on the restarted worker's ``/metrics``,
 the final state of every episode on the incidents topic and every device's latest facts on the
 devices topic must equal it. The fleet
-(:func:`netdown.stream.testing.fleet`) has recovering, stuck and rebooted episodes, outages,
-transients, lost and duplicated events; the kill lands after the worker has counted part of it and
+(:func:`netdown.testing.simulated_fleet`) has recovering, stuck and rebooted episodes, outages,
+transients, late, lost and duplicated events; the kill lands after the worker has counted part of it and
 before its next offset commit could cover everything, so the restarted worker reprocesses events
 whose effects are already in its table.
 """
@@ -27,11 +27,11 @@ from netdown.devstack.kafka import KafkaBroker
 from netdown.devstack.stream_worker import Metrics, StreamWorker, create_topics, produce, read_topic
 from netdown.stream.labels import normalise_os_version
 from netdown.stream.offline import OfflineRun
-from netdown.stream.testing import APP, fleet, messages
+from netdown.testing import APP, messages, simulated_fleet
 from tests.integration.device_facts import latest_device_facts
 
 PARTITIONS = 4
-DEVICES, STEPS = 48, 400  # about 20k events: a few seconds of work, so the kill lands mid-stream
+DEVICES, FLEET_MS = 48, 2_000_000  # about 15k events: a few seconds of work, so the kill lands mid-stream
 PARAMS = DetectorParams(window_ms=30_000, settle_ms=10_000, stuck_ms=60_000, lateness_ms=2_000, stale_ms=3_600_000)
 # Small batches (--batch-max): dozens of them, so the kill lands between two and partitions move mid-stream.
 FLAGS = (
@@ -48,7 +48,7 @@ FLAGS = (
 def test_worker_killed_mid_stream_and_restarted_counts_every_episode_once(
     kafka: KafkaBroker, topic_name: str, tmp_path: Path
 ) -> None:
-    events = fleet(DEVICES, STEPS, seed=11)
+    events = simulated_fleet(DEVICES, FLEET_MS, seed=11, params=PARAMS)
     truth = OfflineRun(PARAMS)
     truth.feed_all(events)
     # A short session timeout: the group hands the dead worker's partitions over in seconds, not 30.
@@ -91,7 +91,7 @@ def test_worker_killed_mid_stream_and_restarted_counts_every_episode_once(
 def test_partitions_moving_between_workers_keep_every_count_exact(
     kafka: KafkaBroker, topic_name: str, tmp_path: Path
 ) -> None:
-    events = fleet(DEVICES, STEPS // 2, seed=12)
+    events = simulated_fleet(DEVICES, FLEET_MS // 2, seed=12, params=PARAMS)
     truth = OfflineRun(PARAMS)
     truth.feed_all(events)
     first = StreamWorker.named(kafka.bootstrap, tmp_path / "first", topic_name, partitions=PARTITIONS, extra_args=FLAGS)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from netdown.devstack.kafka import KafkaBroker
 from netdown.devstack.stream_worker import StreamWorker, create_topics, produce
-from netdown.stream.testing import T0_MS, Device, messages
+from netdown.testing import T0_MS, Device, messages
 
 OUTAGE_S = 20.0
 # Measured before the repeat limiter: ~63 ERROR lines a second from one worker (over 1,200 in this outage).

@@ -22,7 +22,7 @@ from netdown.devstack.stream_worker import Metrics, StreamWorker, create_topics,
 from netdown.stream.dlq import MAX_FORWARDED_VALUE_BYTES
 from netdown.stream.offline import OfflineRun
 from netdown.stream.settings import detector_flags
-from netdown.stream.testing import APP, T0_MS, Device, messages
+from netdown.testing import APP, T0_MS, Device, messages
 from tests.integration.device_facts import latest_device_facts
 
 PARTITIONS = 2

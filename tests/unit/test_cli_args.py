@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 import pytest
 
-from netdown.cli_args import duration, env_default, env_name, parse_duration
+from netdown.cli_args import (
+    duration,
+    env_default,
+    env_name,
+    fraction,
+    non_negative_number,
+    parse_duration,
+    positive_int,
+    positive_number,
+)
 from netdown.report.window import format_duration
 
 
@@ -47,3 +57,21 @@ def test_an_option_falls_back_on_its_netdown_environment_variable(monkeypatch: p
     assert env_default("stuck-after", "300") == "300"
     monkeypatch.setenv("NETDOWN_STUCK_AFTER", "60")
     assert env_default("stuck-after", "300") == "60"
+
+
+@pytest.mark.parametrize(
+    ("parse", "good", "bad", "message"),
+    [
+        (positive_int, {"1": 1, "48": 48}, ["0", "-3", "1.5", "x"], r"at least 1|not a whole number"),
+        (positive_number, {"0.5": 0.5, "30": 30.0}, ["0", "-1", "nan", "x"], r"must be positive|not a number"),
+        (non_negative_number, {"0": 0.0, "2.5": 2.5}, ["-0.1", "nan", "x"], r"at least 0|not a number"),
+        (fraction, {"0": 0.0, "0.25": 0.25, "1": 1.0}, ["1.01", "-0.5", "nan", "x"], r"in \[0, 1\]|not a number"),
+    ],
+)
+def test_every_command_reads_numbers_the_same_way(
+    parse: Callable[[str], float], good: dict[str, float], bad: list[str], message: str
+) -> None:
+    assert {text: parse(text) for text in good} == good
+    for text in bad:
+        with pytest.raises(argparse.ArgumentTypeError, match=message):
+            parse(text)

@@ -35,7 +35,7 @@ from netdown.stream.record import (
     encode_record,
     new_record,
 )
-from netdown.stream.testing import APP, T0_MS, Device
+from netdown.testing import APP, T0_MS, Device
 
 PARAMS = DetectorParams()
 _NAME = "n" * 256  # the longest name the wire contract allows (event ids, boot ids, apps)

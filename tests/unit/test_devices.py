@@ -14,7 +14,7 @@ from netdown.stream.devices import (
     encode_device_facts,
     should_publish,
 )
-from netdown.stream.testing import APP, T0_MS, Device
+from netdown.testing import APP, T0_MS, Device
 
 PARAMS = DetectorParams(window_ms=30_000, settle_ms=10_000, stuck_ms=60_000, lateness_ms=2_000, stale_ms=900_000)
 REFRESH_MS = 450_000

@@ -23,7 +23,7 @@ from netdown.stream.labels import Labeler
 from netdown.stream.metrics import WorkerMetrics, WorkerMonitor
 from netdown.stream.processing import Context, apply_events, apply_tick
 from netdown.stream.record import DeviceRecord, encode_record
-from netdown.stream.testing import APP, T0_MS, Device
+from netdown.testing import APP, T0_MS, Device
 
 GOLDEN: Final = Path(__file__).resolve().parents[1] / "fixtures" / "metrics" / "worker.prom"
 PARAMS: Final = DetectorParams(settle_ms=2_000, lateness_ms=1_000, stuck_ms=60_000, stale_ms=600_000)

@@ -19,11 +19,12 @@ from netdown.stream.labels import Labeler
 from netdown.stream.offline import OfflineRun
 from netdown.stream.processing import Context, Outcome, apply_each, apply_events, apply_tick, due_ms, parse
 from netdown.stream.record import Counters, decode_record, encode_record
-from netdown.stream.testing import APP, T0_MS, Device, fleet, messages
+from netdown.testing import APP, T0_MS, Device, messages, simulated_fleet
 
 PARAMS = DetectorParams(window_ms=30_000, settle_ms=10_000, stuck_ms=60_000, lateness_ms=2_000, stale_ms=900_000)
 CONTEXT = Context(params=PARAMS, labeler=Labeler.from_apps([APP]))
 NOW_MS = 1_900_000_000_000  # the worker's wall clock: far from the events' own time, as in production
+FLEET_MS = 600_000  # ten minutes of a simulated fleet: about 100 events a device
 
 
 def test_parse_returns_the_event_of_a_message_keyed_by_its_device() -> None:
@@ -83,7 +84,8 @@ def test_a_batch_replayed_after_a_crash_applies_only_the_events_beyond_the_recor
 
 
 def test_a_batch_of_a_devices_events_leaves_the_record_they_leave_one_at_a_time() -> None:
-    events = [event for event in fleet(8, 60, seed=9) if event.device_id == "mac-0009-000001"]
+    fleet = simulated_fleet(8, FLEET_MS, seed=9, params=PARAMS)
+    events = [event for event in fleet if event.device_id == fleet[0].device_id]
     batched = _outcome(_apply(None, *((event, offset) for offset, event in enumerate(events))))
     stored: bytes | None = None
     incidents: list[Incident] = []
@@ -204,7 +206,7 @@ def test_a_sequence_gap_is_counted_lost_by_processing_time_alone() -> None:
 
 @pytest.mark.parametrize(("seed", "batch"), [(1, 1), (2, 7), (3, 500)])
 def test_the_worker_path_over_a_fleet_gives_the_pure_detectors_verdict(seed: int, batch: int) -> None:
-    events = fleet(24, 80, seed=seed)
+    events = simulated_fleet(24, FLEET_MS, seed=seed, params=PARAMS)
     worker = _Worker(batch=batch)
     worker.feed(events)
     worker.tick(NOW_MS + PARAMS.lateness_ms)
@@ -219,7 +221,7 @@ def test_a_crash_that_loses_uncommitted_work_neither_loses_nor_double_counts(
     seed: int, crash_after: float, committed: float, batch: int
 ) -> None:
     """The table survives up to some write, offsets up to an earlier commit; the tail is processed again."""
-    events = fleet(24, 80, seed=seed)
+    events = simulated_fleet(24, FLEET_MS, seed=seed, params=PARAMS)
     worker = _Worker(batch=batch)
     crash = int(len(events) * crash_after)
     commit = int(len(events) * committed)

@@ -6,7 +6,7 @@ import pytest
 
 from netdown.detection import detector
 from netdown.stream.record import DURATION_BUCKETS_S, Counters, decode_record, encode_record, new_record
-from netdown.stream.testing import T0_MS, Device
+from netdown.testing import T0_MS, Device
 
 
 def test_counters_add_sums_every_count_and_keeps_keys_of_both() -> None:

@@ -23,7 +23,7 @@ from netdown.sim import (
     write_truth,
 )
 from netdown.sim.files import write_capture
-from netdown.stream.testing import T0_MS
+from netdown.testing import T0_MS
 
 HOUR_MS = 3_600_000
 FILTER = wire.NetworkExtension(id="com.example.filter", kind="content_filter")

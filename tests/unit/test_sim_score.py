@@ -8,7 +8,7 @@ from netdown.detection.detector import DetectorParams
 from netdown.detection.incident import CloseReason, Incident
 from netdown.sim import FleetSpec, GroundTruth, RunInfo, Score, TrueEpisode, score, simulate
 from netdown.stream.offline import OfflineRun
-from netdown.stream.testing import APP, T0_MS
+from netdown.testing import APP, T0_MS
 
 # The time scale of a live demo: every window a few seconds, so episodes open and close while one watches.
 DEMO = DetectorParams(window_ms=6_000, settle_ms=2_000, stuck_ms=30_000, lateness_ms=10_000, stale_ms=60_000)

@@ -18,7 +18,7 @@ from netdown.stream.labels import Labeler
 from netdown.stream.offline import OfflineRun
 from netdown.stream.processing import Context, apply_events
 from netdown.stream.spool_reports import SpoolReport, reported_loss
-from netdown.stream.testing import APP, T0_MS, Device
+from netdown.testing import APP, T0_MS, Device
 
 PARAMS = DetectorParams(window_ms=30_000, settle_ms=10_000, stuck_ms=60_000, lateness_ms=2_000, stale_ms=900_000)
 YEAR_MS = 365 * 86_400_000

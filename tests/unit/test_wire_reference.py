@@ -38,6 +38,8 @@ def test_every_field_of_every_struct_is_in_its_table() -> None:
     public = [getattr(wire, name) for name in wire.__all__]
     documented = [obj for obj in public if isinstance(obj, type) and issubclass(obj, msgspec.Struct)]
     documented.remove(wire.Rejection)  # the decoder's verdict, not an event: its reasons get their own table
+    for body in get_args(wire.Body):  # a body's fields are its event's, documented in the event's table
+        documented.remove(body)
 
     for cls in documented:
         tag = cls.__struct_config__.tag

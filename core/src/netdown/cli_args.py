@@ -18,6 +18,8 @@ __all__ = [
     "duration",
     "env_default",
     "env_name",
+    "fraction",
+    "non_negative_number",
     "number",
     "parse_duration",
     "positive_int",
@@ -42,6 +44,22 @@ def positive_number(text: str) -> float:
     value = number(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
+    return value
+
+
+def non_negative_number(text: str) -> float:
+    """A float of at least 0 (rates that may be off)."""
+    value = number(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {text!r}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """A float in [0, 1] (probabilities, shares)."""
+    value = number(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text!r}")
     return value
 
 

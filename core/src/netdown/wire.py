@@ -3,7 +3,9 @@
 This module is the single owner of the contract (its intent: docs/design.md, "The wire contract's intent"). The agent
 encodes with it, the stream job and the replay command decode with it, the tests generate from it,
 and the event reference in ``docs/wire-contract.md`` is rendered from it
-(:mod:`netdown.wire_reference`), so a field is described in exactly one place.
+(:mod:`netdown.wire_reference`), so a field is described in exactly one place. Each event's own
+fields are declared once, on its body (:data:`Body`, what a source fills in); the event class is the
+envelope plus that body, built from it, and :mod:`netdown.stamping` joins the two.
 
 Decoding is one pass of msgspec's typed decoder over the raw bytes: for a valid event that is
 parse and validate together, the cheapest path measured (``make bench-json``). Only when that
@@ -16,7 +18,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Callable
-from typing import Annotated, Final, Literal, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, TypeAlias, cast
 
 import msgspec
 
@@ -26,23 +28,30 @@ __all__ = [
     "EVENT_TYPES",
     "MAX_EVENT_BYTES",
     "SCHEMA_VERSION",
+    "Body",
+    "ConnBody",
     "ConnEvent",
     "ErrorInfo",
     "Event",
     "EventType",
     "Facts",
+    "HeartbeatBody",
     "HeartbeatEvent",
     "Interface",
     "NetworkExtension",
+    "PathBody",
     "PathEvent",
+    "ProbeBody",
     "ProbeEvent",
     "RejectReason",
     "Rejection",
     "SpoolLoss",
     "SpoolState",
     "VpnFlags",
+    "body_type",
     "decode",
     "encode",
+    "event_class",
     "event_type",
 ]
 
@@ -175,7 +184,7 @@ class _Envelope(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", gc=
     agent_version: Annotated[_Text, msgspec.Meta(description="Version of the agent that sent the event.")]
 
 
-class PathEvent(_Envelope, tag="path", frozen=True, kw_only=True, gc=False):
+class PathBody(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A path evaluation seen by an observer: the system (the agent itself) or the monitored app."""
 
     observer: Annotated[Observer, msgspec.Meta(description="`system` (unrestricted process) or `app`.")]
@@ -200,7 +209,7 @@ class PathEvent(_Envelope, tag="path", frozen=True, kw_only=True, gc=False):
             raise ValueError("Object missing required field `app` (required when `observer` is `app`)")
 
 
-class ConnEvent(_Envelope, tag="conn", frozen=True, kw_only=True, gc=False):
+class ConnBody(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A connection state transition of the monitored app."""
 
     app: Annotated[_Name, msgspec.Meta(description="Bundle id or process name.")]
@@ -215,7 +224,7 @@ class ConnEvent(_Envelope, tag="conn", frozen=True, kw_only=True, gc=False):
     interface: Annotated[_Name | None, msgspec.Meta(description="Interface the connection used.")] = None
 
 
-class ProbeEvent(_Envelope, tag="probe", frozen=True, kw_only=True, gc=False):
+class ProbeBody(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """The agent's own active check: evidence that the system path works (or does not)."""
 
     target: Annotated[_Text, msgspec.Meta(description="Hashed target or `host:port`.")]
@@ -228,7 +237,7 @@ class ProbeEvent(_Envelope, tag="probe", frozen=True, kw_only=True, gc=False):
     interface: Annotated[_Name | None, msgspec.Meta(description="Interface the probe left by.")] = None
 
 
-class HeartbeatEvent(_Envelope, tag="heartbeat", frozen=True, kw_only=True, gc=False):
+class HeartbeatBody(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Liveness and device facts, at least every 5 minutes."""
 
     uptime_s: Annotated[int, msgspec.Meta(ge=0, description="Seconds since boot.")]
@@ -236,15 +245,76 @@ class HeartbeatEvent(_Envelope, tag="heartbeat", frozen=True, kw_only=True, gc=F
     spool: Annotated[SpoolState, msgspec.Meta(description="The agent's spool state.")]
 
 
+Body: TypeAlias = PathBody | ConnBody | ProbeBody | HeartbeatBody
+
+
+def _event(tag: EventType, body: type[msgspec.Struct]) -> type[_Envelope]:
+    """The wire event of one body: the envelope's fields, then the body's own, under the body's docstring.
+
+    Built rather than written out so each field is declared once, on the body a source fills in; msgspec
+    forbids inheriting fields from two Structs, and the envelope comes first in the generated reference.
+    """
+    fields: list[tuple[str, Any] | tuple[str, Any, Any]] = [
+        (field.name, field.type) if field.default is msgspec.NODEFAULT else (field.name, field.type, field.default)
+        for field in msgspec.structs.fields(body)  # every default is immutable: no default_factory to carry
+    ]
+    own = vars(body)
+    namespace = {"__doc__": body.__doc__, **{name: own[name] for name in ("__post_init__",) if name in own}}
+    event = msgspec.defstruct(
+        f"{tag.capitalize()}Event",
+        fields,
+        bases=(_Envelope,),
+        tag=tag,
+        frozen=True,
+        kw_only=True,
+        gc=False,
+        module=__name__,
+        namespace=namespace,
+    )
+    return cast(type[_Envelope], event)
+
+
+if TYPE_CHECKING:  # what the generated classes are, for the type checker: the envelope and the body in one Struct
+
+    class PathEvent(_Envelope, PathBody, tag="path", frozen=True, kw_only=True, gc=False): ...
+
+    class ConnEvent(_Envelope, ConnBody, tag="conn", frozen=True, kw_only=True, gc=False): ...
+
+    class ProbeEvent(_Envelope, ProbeBody, tag="probe", frozen=True, kw_only=True, gc=False): ...
+
+    class HeartbeatEvent(_Envelope, HeartbeatBody, tag="heartbeat", frozen=True, kw_only=True, gc=False): ...
+
+else:
+    PathEvent = _event("path", PathBody)
+    ConnEvent = _event("conn", ConnBody)
+    ProbeEvent = _event("probe", ProbeBody)
+    HeartbeatEvent = _event("heartbeat", HeartbeatBody)
+
 Event: TypeAlias = PathEvent | ConnEvent | ProbeEvent | HeartbeatEvent
 
-_EVENT_CLASSES: Final[tuple[type[_Envelope], ...]] = (PathEvent, ConnEvent, ProbeEvent, HeartbeatEvent)
+_EVENT_OF_BODY: Final[dict[type[Body], type[Event]]] = {
+    PathBody: PathEvent,
+    ConnBody: ConnEvent,
+    ProbeBody: ProbeEvent,
+    HeartbeatBody: HeartbeatEvent,
+}
+_EVENT_CLASSES: Final[tuple[type[Event], ...]] = tuple(_EVENT_OF_BODY.values())
 EVENT_TYPES: Final[frozenset[str]] = frozenset(str(cls.__struct_config__.tag) for cls in _EVENT_CLASSES)
 
 
 def event_type(event: Event) -> EventType:
     """The wire ``type`` of a decoded event (the tag msgspec strips into the class)."""
     return event.__struct_config__.tag  # type: ignore[return-value]
+
+
+def event_class(body: Body) -> type[Event]:
+    """The event class a body becomes once stamped."""
+    return _EVENT_OF_BODY[type(body)]
+
+
+def body_type(body: Body) -> EventType:
+    """The wire ``type`` of the event a body becomes."""
+    return _EVENT_OF_BODY[type(body)].__struct_config__.tag  # type: ignore[return-value]
 
 
 class RejectReason(enum.StrEnum):

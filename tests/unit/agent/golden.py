@@ -16,7 +16,8 @@ from typing import Any, Final
 import msgspec
 
 from netdown import wire
-from netdown.testing import sample_event
+from netdown.stamping import stamp
+from netdown.testing import SAMPLE_IDENTITY
 
 __all__ = ["FIXTURES", "as_wire_event", "assert_golden", "cases", "fixture_text", "jsonable"]
 
@@ -38,7 +39,9 @@ def fixture_text(source: str, case: str) -> str:
 
 
 def jsonable(value: Any) -> Any:
-    """Dataclasses, tuples and sets as plain JSON values, so results compare as the file stores them."""
+    """Dataclasses, Structs, tuples and sets as plain JSON values, so results compare as the file stores them."""
+    if isinstance(value, msgspec.Struct):
+        return jsonable(msgspec.to_builtins(value))
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {field.name: jsonable(getattr(value, field.name)) for field in dataclasses.fields(value)}
     if isinstance(value, dict):
@@ -61,7 +64,6 @@ def assert_golden(case: Path, actual: Any) -> None:
     assert value == json.loads(expected_path.read_text(encoding="utf-8"))
 
 
-def as_wire_event(event_type: wire.EventType, body: Any) -> wire.Event:
-    """The body under a valid envelope, converted as the agent's stamper does; raises if it breaks the contract."""
-    event: wire.Event = msgspec.convert({**sample_event(event_type), **dict(body)}, wire.Event)
-    return event
+def as_wire_event(body: wire.Body) -> wire.Event:
+    """The body stamped as the agent stamps it, under a sample identity; raises if it breaks the contract."""
+    return stamp(SAMPLE_IDENTITY, body, seq=0, ts_ms=1_732_540_800_123, event_id="golden")

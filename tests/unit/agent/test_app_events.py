@@ -8,9 +8,11 @@ from pathlib import Path
 import msgspec
 
 from netdown import wire
-from netdown.agent.envelope import DeviceIdentity, Stamper
+from netdown.agent.envelope import Stamper
 from netdown.agent.sources.app_events import MAX_LINE_BYTES, AppEventsSource, parse_app_line
 from netdown.agent.sources.base import Observation
+from netdown.stamping import DeviceIdentity
+from tests.unit.agent.golden import jsonable
 
 APP = "com.example.vpn.tunnel"
 CONN = {
@@ -74,6 +76,16 @@ def test_lines_that_are_not_app_events_are_skipped_with_a_reason() -> None:
     assert parse_app_line(_line({**CONN, "app": "com.other"}).strip(), allowed) == "app_not_monitored"
 
 
+def test_a_line_that_breaks_the_contract_is_skipped_by_the_source_as_an_invalid_body() -> None:
+    allowed = frozenset({APP})
+    assert parse_app_line(_line({**CONN, "state": "exploded"}).strip(), allowed) == "invalid_body"
+    assert parse_app_line(_line({**CONN, "conn_id": ""}).strip(), allowed) == "invalid_body"
+    assert parse_app_line(_line({k: v for k, v in PATH.items() if k != "status"}).strip(), allowed) == "invalid_body"
+    typed = parse_app_line(_line(PATH).strip(), allowed)
+    assert isinstance(typed, Observation)
+    assert isinstance(typed.body, wire.PathBody), "the source emits a typed body"
+
+
 def _follow(source: AppEventsSource, until: int, timeout: float = 10.0) -> list[Observation]:
     seen: list[Observation] = []
     stop = threading.Event()
@@ -97,7 +109,7 @@ def test_the_file_is_followed_across_partial_lines_overlong_lines_rotation_and_r
     events_file.write_bytes(_line(CONN) + b"x" * (MAX_LINE_BYTES + 10) + b"\n" + _line(PATH)[:20])
     source = AppEventsSource(path=events_file, state_dir=state, allowed_apps=frozenset({APP}), poll_interval=0.01)
     first = _follow(source, until=1)
-    assert [o.body["conn_id"] for o in first if o.type == "conn"] == ["C221"]
+    assert [jsonable(o.body)["conn_id"] for o in first if o.type == "conn"] == ["C221"]
     assert source.skipped["too_long"] == 1
     with events_file.open("ab") as handle:
         handle.write(_line(PATH)[20:])  # the app finishes the line it was writing
@@ -107,7 +119,7 @@ def test_the_file_is_followed_across_partial_lines_overlong_lines_rotation_and_r
     events_file.unlink()
     events_file.write_bytes(_line({**CONN, "id": "after-rotation", "conn_id": "C300"}))
     third = _follow(AppEventsSource(path=events_file, state_dir=state, poll_interval=0.01), until=1)
-    assert [o.body["conn_id"] for o in third] == ["C300"]
+    assert [jsonable(o.body)["conn_id"] for o in third] == ["C300"]
 
 
 def test_an_overlong_line_the_app_is_still_writing_is_held_back_then_skipped_once_finished(tmp_path: Path) -> None:

@@ -12,8 +12,8 @@ import pytest
 
 from netdown.agent import run
 from netdown.agent.config import ConfigError, load_config
-from netdown.agent.envelope import DeviceIdentity
 from netdown.agent.runtime import build_agent
+from netdown.stamping import DeviceIdentity
 
 VALID = """
 [broker]

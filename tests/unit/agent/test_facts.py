@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from netdown import wire
 from netdown.agent.facts import (
     NE_CONFIGURATION_PLIST,
     facts_from,
@@ -22,7 +23,7 @@ from netdown.agent.facts import (
     read_facts,
     read_uptime_s,
 )
-from tests.unit.agent.golden import FIXTURES, as_wire_event, assert_golden, cases, fixture_text
+from tests.unit.agent.golden import FIXTURES, as_wire_event, assert_golden, cases, fixture_text, jsonable
 
 _NE_PLIST = FIXTURES / "ne_configuration/synth_tunnel_filter_proxy.plist"
 
@@ -123,15 +124,15 @@ _LULU = parse_systemextensionsctl(fixture_text("systemextensionsctl", "c1_lulu_m
 
 def test_facts_take_kinds_from_the_ne_store() -> None:
     facts = facts_from(_LULU, parse_ne_configurations(_NE_PLIST.read_bytes()), None, "com.example.vpn.tunnel")
-    assert facts == {
+    assert jsonable(facts) == {
         "network_extensions": [{"id": "com.objective-see.lulu.extension", "kind": "content_filter"}],
         "vpn": {"include_all_networks": True, "enforce_routes": False, "exclude_local_networks": True},
     }
-    as_wire_event("heartbeat", {"uptime_s": 10, "facts": facts, "spool": {"pending": 0, "dropped": 0}})
+    as_wire_event(wire.HeartbeatBody(uptime_s=10, facts=facts, spool=wire.SpoolState(pending=0, dropped=0)))
 
 
 def test_without_a_readable_store_the_kind_is_other_and_the_flags_null() -> None:
-    assert facts_from(_LULU, None, None, "com.example.vpn.tunnel") == {
+    assert jsonable(facts_from(_LULU, None, None, "com.example.vpn.tunnel")) == {
         "network_extensions": [{"id": "com.objective-see.lulu.extension", "kind": "other"}],
         "vpn": None,
     }
@@ -143,13 +144,13 @@ def test_without_a_monitored_app_the_connected_services_profile_is_chosen() -> N
         '* (Connected)      6F1C2B7E VPN (com.example.vpn) "Example VPN"      [VPN:com.example.vpn]\n'
         '* (Disconnected)   C4D2A1B0 VPN (com.example.proxy) "Example Proxy"  [VPN:com.example.proxy]\n'
     )
-    assert facts_from(_LULU, configurations, connected, None)["vpn"] == {
+    assert jsonable(facts_from(_LULU, configurations, connected, None).vpn) == {
         "include_all_networks": True,
         "enforce_routes": False,
         "exclude_local_networks": True,
     }
     # Two candidate profiles and nothing to choose between them: unknown, not a guess.
-    assert facts_from(_LULU, configurations, None, None)["vpn"] is None
+    assert facts_from(_LULU, configurations, None, None).vpn is None
 
 
 def test_read_facts_on_a_mac_with_injected_commands_and_root(tmp_path: Path) -> None:
@@ -160,16 +161,16 @@ def test_read_facts_on_a_mac_with_injected_commands_and_root(tmp_path: Path) -> 
         return fixture_text("systemextensionsctl", "c10_lulu_macos15_settings_hint") if "list" in argv[-1] else ""
 
     facts = read_facts("darwin", "com.example.vpn.tunnel", run=run, root=tmp_path)
-    assert facts["network_extensions"] == [{"id": "com.objective-see.lulu.extension", "kind": "content_filter"}]
-    assert facts["vpn"] is not None
-    assert read_facts("linux") == {"network_extensions": [], "vpn": None}
+    assert jsonable(facts.network_extensions) == [{"id": "com.objective-see.lulu.extension", "kind": "content_filter"}]
+    assert facts.vpn is not None
+    assert jsonable(read_facts("linux")) == {"network_extensions": [], "vpn": None}
 
 
 def test_read_facts_when_nothing_is_readable(tmp_path: Path) -> None:
     def missing(argv: Sequence[str]) -> str:
         raise FileNotFoundError(argv[0])
 
-    assert read_facts("darwin", run=missing, root=tmp_path) == {"network_extensions": [], "vpn": None}
+    assert jsonable(read_facts("darwin", run=missing, root=tmp_path)) == {"network_extensions": [], "vpn": None}
 
 
 def test_uptime_and_boot_id_parsers() -> None:

@@ -9,9 +9,10 @@ import msgspec
 import pytest
 
 from netdown import wire
-from netdown.agent.envelope import DeviceIdentity, Stamper
+from netdown.agent.envelope import Stamper
 from netdown.agent.identity import device_id_for, parse_ioreg_platform_uuid, read_hardware_id
 from netdown.agent.sources.base import Observation
+from netdown.stamping import DeviceIdentity
 
 IOREG = """+-o J314sAP  <class IOPlatformExpertDevice, id 0x100000202, registered, matched, active, busy 0 (0 ms)>
     {
@@ -43,9 +44,7 @@ def test_hardware_ids_are_read_from_ioreg_and_machine_id(tmp_path: Path) -> None
 
 def test_stamped_events_are_valid_with_contiguous_seq_from_where_the_stamper_is_seeded() -> None:
     stamper = Stamper(FACTS, next_seq=41)  # the agent seeds it with its spool's next index
-    probe = Observation(
-        type="probe", ts_ms=1_700_000_000_000, body={"target": "10.0.0.1:443", "kind": "tcp", "ok": True}
-    )
+    probe = Observation(ts_ms=1_700_000_000_000, body=wire.ProbeBody(target="10.0.0.1:443", kind="tcp", ok=True))
     events = [stamper.stamp(probe) for _ in range(3)]
     assert [e.seq for e in events] == [41, 42, 43]
     assert all(isinstance(e, wire.ProbeEvent) and e.device_id == FACTS.device_id for e in events)
@@ -55,6 +54,7 @@ def test_stamped_events_are_valid_with_contiguous_seq_from_where_the_stamper_is_
 def test_an_observation_that_breaks_the_contract_is_refused_without_using_a_seq() -> None:
     stamper = Stamper(FACTS, next_seq=0)
     with pytest.raises(msgspec.ValidationError):
-        stamper.stamp(Observation(type="probe", ts_ms=1, body={"target": "x", "kind": "icmp", "ok": True}))
-    good = stamper.stamp(Observation(type="probe", ts_ms=1, body={"target": "x", "kind": "dns", "ok": False}))
+        # A value from outside (a log, a file) that the type check could not see: refused when stamped.
+        stamper.stamp(Observation(ts_ms=1, body=wire.ProbeBody(target="x", kind="icmp", ok=True)))  # type: ignore[arg-type]
+    good = stamper.stamp(Observation(ts_ms=1, body=wire.ProbeBody(target="x", kind="dns", ok=False)))
     assert good.seq == 0

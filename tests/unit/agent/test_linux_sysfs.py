@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from netdown import wire
 from netdown.agent.sources.base import Observation
 from netdown.agent.sources.linux_sysfs import (
     LinuxPathSource,
@@ -13,21 +15,26 @@ from netdown.agent.sources.linux_sysfs import (
     parse_resolv_conf_nameservers,
     read_links,
 )
-from tests.unit.agent.golden import FIXTURES, as_wire_event, assert_golden, cases
+from tests.unit.agent.golden import FIXTURES, as_wire_event, assert_golden, cases, jsonable
 
 
 @pytest.mark.parametrize("case", cases("linux_sysfs", suffix=""), ids=lambda path: path.name)
 def test_linux_path_golden(case: Path) -> None:
     body = LinuxPathSource(root=case).poll()
     assert body is not None
-    as_wire_event("path", body)
+    as_wire_event(body)
     assert_golden(case, body)
 
 
-def _case(name: str) -> dict[str, object]:
-    body = LinuxPathSource(root=FIXTURES / "linux_sysfs" / name).poll()
+def _case(name: str) -> dict[str, Any]:
+    return _fields(LinuxPathSource(root=FIXTURES / "linux_sysfs" / name).poll())
+
+
+def _fields(body: wire.PathBody | None) -> dict[str, Any]:
+    """A polled path body as its JSON object (a poll that found no evidence fails the test)."""
     assert body is not None
-    return dict(body)
+    fields: dict[str, Any] = jsonable(body)
+    return fields
 
 
 def test_host_with_defaults_on_eth0_is_satisfied_on_both_families() -> None:
@@ -80,8 +87,7 @@ def test_wifi_with_a_default_route_and_a_tunnel_reported_unknown_but_up(tmp_path
     _link(tmp_path, "tun0", operstate="unknown", arphrd=65534, flags="0x1091", tun_flags="", carrier="1")
     _link(tmp_path, "lo", operstate="unknown", arphrd=772, flags="0x9")
     _routes(tmp_path, ipv4="wlan0\t00000000\t0101A8C0\t0003\t0\t0\t600\t00000000\t0\t0\t0\n")
-    body = LinuxPathSource(root=tmp_path).poll()
-    assert body is not None
+    body = _fields(LinuxPathSource(root=tmp_path).poll())
     assert body["interfaces"] == [{"name": "tun0", "type": "tunnel"}, {"name": "wlan0", "type": "wifi"}]
     assert (body["status"], body["ipv4"], body["ipv6"], body["dns"]) == ("satisfied", True, False, False)
 
@@ -90,8 +96,7 @@ def test_a_default_route_on_a_down_interface_does_not_count(tmp_path: Path) -> N
     _link(tmp_path, "eth0", operstate="down", arphrd=1)
     _link(tmp_path, "eth1", operstate="up", arphrd=1)
     _routes(tmp_path, ipv4="eth0\t00000000\t0101A8C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n")
-    body = LinuxPathSource(root=tmp_path).poll()
-    assert body is not None
+    body = _fields(LinuxPathSource(root=tmp_path).poll())
     assert (body["status"], body["reason"]) == ("unsatisfied", "no_route")
 
 
@@ -140,7 +145,7 @@ def test_source_emits_when_the_tree_changes(tmp_path: Path) -> None:
     source.step(seen.append)
     (tmp_path / "sys/class/net/eth0/operstate").write_text("down\n", encoding="ascii")
     source.step(seen.append)
-    assert [(o.ts_ms, o.body["status"], o.body["reason"]) for o in seen] == [
+    assert [(o.ts_ms, jsonable(o.body)["status"], jsonable(o.body)["reason"]) for o in seen] == [
         (2000, "satisfied", None),
         (2000, "unsatisfied", "interface_unavailable"),
     ]

@@ -14,7 +14,7 @@ import pytest
 from netdown.agent.redact import hash_host
 from netdown.agent.sources.base import Observation
 from netdown.agent.sources.probes import ProbesSource, ProbeTarget, error_info, run_probe
-from tests.unit.agent.golden import as_wire_event
+from tests.unit.agent.golden import as_wire_event, jsonable
 
 KEY = b"fleet-key"
 
@@ -35,6 +35,14 @@ def closed_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
     return port
+
+
+def _probe(target: ProbeTarget, **options: Any) -> dict[str, Any]:
+    """One probe's body, stamped as the agent would (so it meets the contract), as its JSON object."""
+    body = run_probe(target, **options)
+    as_wire_event(body)
+    fields: dict[str, Any] = jsonable(body)
+    return fields
 
 
 @pytest.mark.parametrize(
@@ -69,44 +77,46 @@ def test_hostnames_leave_only_as_keyed_hashes_and_ip_literals_as_is() -> None:
 
 
 def test_error_info_keeps_the_platform_code_and_the_canonical_name() -> None:
-    assert error_info(OSError(errno.ENETDOWN, "Network is down")) == {
+    assert jsonable(error_info(OSError(errno.ENETDOWN, "Network is down"))) == {
         "domain": "posix",
         "code": errno.ENETDOWN,
         "name": "ENETDOWN",
     }
-    assert error_info(TimeoutError("timed out")) == {"domain": "posix", "code": errno.ETIMEDOUT, "name": "ETIMEDOUT"}
-    assert error_info(socket.gaierror(socket.EAI_NONAME, "Name or service not known")) == {
+    assert jsonable(error_info(TimeoutError("timed out"))) == {
+        "domain": "posix",
+        "code": errno.ETIMEDOUT,
+        "name": "ETIMEDOUT",
+    }
+    assert jsonable(error_info(socket.gaierror(socket.EAI_NONAME, "Name or service not known"))) == {
         "domain": "dns",
         "code": socket.EAI_NONAME,
         "name": "EAI_NONAME",
     }
-    assert error_info(socket.gaierror(socket.EAI_AGAIN, "try again"))["name"] == "EAI_AGAIN"
-    assert error_info(RuntimeError("odd"))["domain"] == "other"
+    assert jsonable(error_info(socket.gaierror(socket.EAI_AGAIN, "try again")))["name"] == "EAI_AGAIN"
+    assert jsonable(error_info(RuntimeError("odd")))["domain"] == "other"
 
 
 def test_tcp_probe_to_a_listener_is_ok(listener: int) -> None:
-    body = run_probe(ProbeTarget(kind="tcp", host="127.0.0.1", port=listener), timeout_s=2, key=KEY)
+    body = _probe(ProbeTarget(kind="tcp", host="127.0.0.1", port=listener), timeout_s=2, key=KEY)
     assert (body["ok"], body["error"], body["target"]) == (True, None, f"127.0.0.1:{listener}")
     assert body["latency_ms"] >= 0
-    as_wire_event("probe", body)
 
 
 def test_tcp_probe_to_a_closed_port_reports_the_kernels_econnrefused(closed_port: int) -> None:
-    body = run_probe(ProbeTarget(kind="tcp", host="127.0.0.1", port=closed_port), timeout_s=2, key=KEY)
+    body = _probe(ProbeTarget(kind="tcp", host="127.0.0.1", port=closed_port), timeout_s=2, key=KEY)
     assert body["ok"] is False
     assert body["error"] == {"domain": "posix", "code": errno.ECONNREFUSED, "name": "ECONNREFUSED"}
-    as_wire_event("probe", body)
 
 
 def test_tcp_probe_to_a_hostname_resolves_and_reports_the_hash(listener: int) -> None:
-    body = run_probe(ProbeTarget(kind="tcp", host="localhost", port=listener), timeout_s=2, key=KEY)
+    body = _probe(ProbeTarget(kind="tcp", host="localhost", port=listener), timeout_s=2, key=KEY)
     assert body["ok"] is True
     assert body["target"] == f"{hash_host('localhost', KEY)}:{listener}"
 
 
 def test_tcp_probe_bound_to_a_missing_interface_reports_the_kernels_error(listener: int) -> None:
     target = ProbeTarget(kind="tcp", host="127.0.0.1", port=listener, interface="nd-missing0")
-    body = run_probe(target, timeout_s=2, key=KEY)
+    body = _probe(target, timeout_s=2, key=KEY)
     assert body["ok"] is False
     assert body["interface"] == "nd-missing0"
     assert body["error"]["name"] in {"ENODEV", "EPERM", "ENXIO"}  # ENODEV as root; EPERM without CAP_NET_RAW
@@ -126,7 +136,7 @@ def test_tcp_probe_tries_each_address_and_reports_the_last_error() -> None:
         ]
 
     target = ProbeTarget(kind="tcp", host="gateway.example", port=443)
-    body = run_probe(target, timeout_s=1, key=KEY, resolve=resolve, connect=connect)
+    body = _probe(target, timeout_s=1, key=KEY, resolve=resolve, connect=connect)
     assert [family for family, _ in calls] == [socket.AF_INET6, socket.AF_INET]
     assert body["error"]["name"] == "EHOSTUNREACH"
 
@@ -135,28 +145,26 @@ def test_a_connect_that_times_out_is_etimedout() -> None:
     def connect(family: int, address: tuple[Any, ...], interface: str | None, timeout_s: float) -> None:
         raise TimeoutError("timed out")  # what socket.connect raises when its timeout expires
 
-    body = run_probe(ProbeTarget(kind="tcp", host="192.0.2.1", port=443), timeout_s=0.5, key=KEY, connect=connect)
+    body = _probe(ProbeTarget(kind="tcp", host="192.0.2.1", port=443), timeout_s=0.5, key=KEY, connect=connect)
     assert body["error"] == {"domain": "posix", "code": errno.ETIMEDOUT, "name": "ETIMEDOUT"}
 
 
 def test_dns_probe_of_a_name_in_the_hosts_file_is_ok() -> None:
-    body = run_probe(ProbeTarget(kind="dns", host="localhost"), timeout_s=2, key=KEY)
+    body = _probe(ProbeTarget(kind="dns", host="localhost"), timeout_s=2, key=KEY)
     assert (body["kind"], body["ok"], body["interface"]) == ("dns", True, None)
-    as_wire_event("probe", body)
 
 
 def test_dns_probe_reports_the_resolvers_error_in_the_dns_domain() -> None:
     def resolve(host: str, port: int | None, **_: Any) -> list[tuple[Any, ...]]:
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
-    body = run_probe(ProbeTarget(kind="dns", host="nx.example"), timeout_s=1, key=KEY, resolve=resolve)
+    body = _probe(ProbeTarget(kind="dns", host="nx.example"), timeout_s=1, key=KEY, resolve=resolve)
     assert body["error"] == {"domain": "dns", "code": socket.EAI_NONAME, "name": "EAI_NONAME"}
     assert body["target"] == hash_host("nx.example", KEY)
-    as_wire_event("probe", body)
 
 
 def test_a_name_the_resolver_refuses_to_encode_is_a_failed_probe_not_a_crash() -> None:
-    body = run_probe(ProbeTarget(kind="dns", host="a" * 64 + ".example"), timeout_s=1, key=KEY)
+    body = _probe(ProbeTarget(kind="dns", host="a" * 64 + ".example"), timeout_s=1, key=KEY)
     assert (body["ok"], body["error"]) == (False, {"domain": "other", "code": 0, "name": "UnicodeError"})
 
 
@@ -168,7 +176,7 @@ def test_a_resolver_that_hangs_is_cut_off_at_the_timeout() -> None:
         return []
 
     try:
-        body = run_probe(ProbeTarget(kind="dns", host="slow.example"), timeout_s=0.05, key=KEY, resolve=resolve)
+        body = _probe(ProbeTarget(kind="dns", host="slow.example"), timeout_s=0.05, key=KEY, resolve=resolve)
     finally:
         release.set()
     assert body["error"]["name"] == "ETIMEDOUT"
@@ -186,7 +194,7 @@ def test_jitter_stays_within_its_bounds_and_follows_the_injected_rng() -> None:
 def test_source_stamps_each_probe_with_its_start_time(listener: int) -> None:
     source = ProbesSource([f"tcp:127.0.0.1:{listener}", "dns:localhost"], key="k", clock=lambda: 1_700_000_000.25)
     seen = [source.probe(target) for target in source.targets]
-    assert [(o.type, o.ts_ms, o.body["kind"], o.body["ok"]) for o in seen] == [
+    assert [(o.type, o.ts_ms, jsonable(o.body)["kind"], jsonable(o.body)["ok"]) for o in seen] == [
         ("probe", 1_700_000_000_250, "tcp", True),
         ("probe", 1_700_000_000_250, "dns", True),
     ]
@@ -201,7 +209,7 @@ def test_run_probes_every_target_then_stops(listener: int) -> None:
             stop.set()
 
     ProbesSource([f"tcp:127.0.0.1:{listener}", "dns:localhost"], interval_s=0.01, jitter=0.5).run(emit, stop)
-    assert [o.body["kind"] for o in seen] == ["tcp", "dns", "tcp", "dns"]
+    assert [jsonable(o.body)["kind"] for o in seen] == ["tcp", "dns", "tcp", "dns"]
 
 
 @pytest.mark.parametrize(

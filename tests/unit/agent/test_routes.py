@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Final
 
+import msgspec
 import pytest
 
+from netdown import wire
 from netdown.agent.sources.base import Observation
 from netdown.agent.sources.routes import (
     KernelRoute,
@@ -74,14 +75,17 @@ def test_run_command_returns_output_whatever_the_exit_status() -> None:
     assert run_command(["sh", "-c", "echo out; echo err >&2; exit 1"]) == "out\nerr\n"
 
 
+_UP: Final = wire.PathBody(observer="system", status="satisfied", interfaces=(), ipv4=True, ipv6=False, dns=True)
+
+
 class _Scripted(PathPoller):
     name = "scripted"
 
-    def __init__(self, bodies: list[Mapping[str, Any] | Exception | None]) -> None:
+    def __init__(self, bodies: list[wire.PathBody | Exception | None]) -> None:
         super().__init__(interval_s=0.001, clock=lambda: 1.5)
         self.bodies = bodies
 
-    def poll(self) -> Mapping[str, Any] | None:
+    def poll(self) -> wire.PathBody | None:
         body = self.bodies.pop(0) if self.bodies else None
         if isinstance(body, Exception):
             raise body
@@ -89,8 +93,10 @@ class _Scripted(PathPoller):
 
 
 def test_poller_emits_each_change_once_and_skips_unreadable_polls() -> None:
-    up, down = {"status": "satisfied"}, {"status": "unsatisfied"}
-    source, seen = _Scripted([up, dict(up), None, OSError("gone"), down, up]), list[Observation]()
+    up = _UP
+    down = msgspec.structs.replace(up, status="unsatisfied", reason="no_route")
+    equal = msgspec.structs.replace(up)  # another poll's body, equal by value
+    source, seen = _Scripted([up, equal, None, OSError("gone"), down, up]), list[Observation]()
     for _ in range(6):
         source.step(seen.append)
     assert [o.body for o in seen] == [up, down, up]
@@ -99,7 +105,7 @@ def test_poller_emits_each_change_once_and_skips_unreadable_polls() -> None:
 
 def test_poller_run_returns_when_stopped() -> None:
     stop, seen = threading.Event(), list[Observation]()
-    source = _Scripted([{"status": "satisfied"}])
+    source = _Scripted([_UP])
     worker = threading.Thread(target=source.run, args=(seen.append, stop))
     worker.start()
     stop.set()

@@ -12,11 +12,13 @@ import pytest
 
 from netdown import wire
 from netdown.agent.config import ConfigError, load_config
-from netdown.agent.envelope import DeviceIdentity, Stamper
+from netdown.agent.envelope import Stamper
 from netdown.agent.runtime import HeartbeatSource, build_agent
 from netdown.agent.sources import discover
 from netdown.agent.sources.base import Observation
 from netdown.agent.spool import Spool
+from netdown.stamping import DeviceIdentity
+from tests.unit.agent.golden import jsonable
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "deploy" / "agent.example.toml"
 FACTS = DeviceIdentity(
@@ -67,10 +69,9 @@ def test_heartbeats_carry_uptime_facts_and_the_spools_state(tmp_path: Path) -> N
         monitored="com.example.vpn.tunnel",
         interval_s=300,
         read_uptime=lambda: 4242,
-        read_device_facts=lambda: {
-            "network_extensions": [{"id": "com.example.vpn.tunnel", "kind": "packet_tunnel"}],
-            "vpn": None,
-        },
+        read_device_facts=lambda: wire.Facts(
+            network_extensions=(wire.NetworkExtension(id="com.example.vpn.tunnel", kind="packet_tunnel"),)
+        ),
         clock=lambda: 1_732_540_800.5,
     )
     seen: list[Observation] = []
@@ -79,8 +80,9 @@ def test_heartbeats_carry_uptime_facts_and_the_spools_state(tmp_path: Path) -> N
     heartbeat.run(seen.append, stop)
     (observation,) = seen
     assert observation.ts_ms == 1_732_540_800_500
-    assert observation.body["uptime_s"] == 4242
-    assert observation.body["spool"] == {
+    assert isinstance(observation.body, wire.HeartbeatBody), "the heartbeat source emits typed heartbeat bodies"
+    assert observation.body.uptime_s == 4242
+    assert jsonable(observation.body.spool) == {
         "pending": 0,
         "dropped": 0,
         "lost": {"bound": 0, "corrupt": 0, "write_failed": 0},

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from netdown import wire
-from netdown.agent.envelope import DeviceIdentity
 from netdown.agent.publisher import Producer, Publisher
 from netdown.agent.runtime import Agent, HeartbeatSource
 from netdown.agent.sources.base import Observation
 from netdown.agent.spool import Spool
+from netdown.stamping import DeviceIdentity
 from tests.unit.agent.spool_disk import no_space, parse_segment, segments
 
 FACTS = DeviceIdentity(
@@ -34,7 +34,7 @@ def _agent(spool: Spool) -> Agent:
 
 
 def _probe(index: int) -> Observation:
-    return Observation(type="probe", ts_ms=1_732_540_800_000 + index, body={"target": "x", "kind": "dns", "ok": True})
+    return Observation(ts_ms=1_732_540_800_000 + index, body=wire.ProbeBody(target="x", kind="dns", ok=True))
 
 
 def _seqs(events: list[wire.Event | None]) -> list[int | None]:
@@ -68,7 +68,7 @@ def test_a_full_disk_costs_the_events_it_refuses_never_the_agent(
         monitored=None,
         interval_s=300,
         read_uptime=lambda: 1,
-        read_device_facts=lambda: {"network_extensions": [], "vpn": None},
+        read_device_facts=wire.Facts,
     )
     stop = threading.Event()
     stop.set()  # one heartbeat per run()

@@ -17,7 +17,7 @@ from netdown.agent.sources.scutil import (
     parse_scutil_nwi,
     system_path_from,
 )
-from tests.unit.agent.golden import as_wire_event, assert_golden, cases, fixture_text
+from tests.unit.agent.golden import as_wire_event, assert_golden, cases, fixture_text, jsonable
 
 
 @pytest.mark.parametrize("case", cases("scutil_nwi"), ids=lambda path: path.stem)
@@ -95,7 +95,7 @@ _NO_ROUTE = parse_route_get(fixture_text("route_get", "synth_no_default_route"))
 def test_vpn_and_wifi_with_a_default_route_is_satisfied_in_rank_order() -> None:
     nwi = parse_scutil_nwi(fixture_text("scutil_nwi", "synth_wifi_and_vpn_dual_stack"))
     body = system_path_from(nwi, [_DEFAULT_EN0, _NO_ROUTE], {"en0": "wifi"})
-    assert body == {
+    assert jsonable(body) == {
         "observer": "system",
         "app": None,
         "status": "satisfied",
@@ -105,12 +105,12 @@ def test_vpn_and_wifi_with_a_default_route_is_satisfied_in_rank_order() -> None:
         "ipv6": True,
         "dns": True,
     }
-    as_wire_event("path", body)
+    as_wire_event(body)
 
 
 def test_interfaces_without_a_default_route_are_no_route() -> None:
     nwi = parse_scutil_nwi(fixture_text("scutil_nwi", "c24_older_generation"))
-    body = system_path_from(nwi, [_NO_ROUTE, _NO_ROUTE], {"en0": "wifi"})
+    body = jsonable(system_path_from(nwi, [_NO_ROUTE, _NO_ROUTE], {"en0": "wifi"}))
     assert (body["status"], body["reason"]) == ("unsatisfied", "no_route")
     assert body["interfaces"] == [{"name": "en0", "type": "wifi"}]
 
@@ -118,10 +118,10 @@ def test_interfaces_without_a_default_route_are_no_route() -> None:
 def test_no_interface_is_interface_unavailable() -> None:
     nwi = parse_scutil_nwi(fixture_text("scutil_nwi", "synth_no_network"))
     body = system_path_from(nwi, [_NO_ROUTE, _NO_ROUTE], {})
-    assert body["status"] == "unsatisfied"
-    assert body["reason"] == "interface_unavailable"
-    assert (body["interfaces"], body["ipv4"], body["ipv6"], body["dns"]) == ([], False, False, False)
-    as_wire_event("path", body)
+    assert body.status == "unsatisfied"
+    assert body.reason == "interface_unavailable"
+    assert (body.interfaces, body.ipv4, body.ipv6, body.dns) == ((), False, False, False)
+    as_wire_event(body)
 
 
 def test_an_interface_nwi_calls_unreachable_is_not_usable() -> None:
@@ -129,7 +129,7 @@ def test_an_interface_nwi_calls_unreachable_is_not_usable() -> None:
         "Network information\n\nIPv4 network interface information\n"
         "     en0 : flags      : 0x5 (IPv4,DNS)\n           reach      : 0x00000000 (Not Reachable)\n"
     )
-    assert system_path_from(nwi, [_DEFAULT_EN0], {})["reason"] == "interface_unavailable"
+    assert system_path_from(nwi, [_DEFAULT_EN0], {}).reason == "interface_unavailable"
 
 
 class _FakeMac:
@@ -158,11 +158,11 @@ def test_poller_emits_on_change_only_with_the_clock_time() -> None:
     mac.route4 = fixture_text("route_get", "synth_no_default_route")
     now[0] += 1
     assert source.step(seen.append)
-    assert [(o.type, o.ts_ms, o.body["status"], o.body["reason"]) for o in seen] == [
+    assert [(o.type, o.ts_ms, jsonable(o.body)["status"], jsonable(o.body)["reason"]) for o in seen] == [
         ("path", 1_700_000_000_000, "satisfied", None),
         ("path", 1_700_000_002_000, "unsatisfied", "no_route"),
     ]
-    assert seen[0].body["interfaces"] == [{"name": "en0", "type": "wifi"}]
+    assert jsonable(seen[0].body)["interfaces"] == [{"name": "en0", "type": "wifi"}]
 
 
 def test_poller_emits_nothing_when_scutil_prints_no_nwi() -> None:

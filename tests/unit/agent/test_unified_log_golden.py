@@ -19,7 +19,7 @@ import pytest
 
 from netdown import wire
 from netdown.agent import parse_log
-from netdown.agent.sources.unified_log import LineTally, ParseTally, parse_lines, read_lines
+from netdown.agent.sources.unified_log import LineTally, Parsed, ParseTally, parse_lines, read_lines
 from tests.unit.agent.golden import as_wire_event, assert_golden, cases
 
 CASES = cases("unified_log")
@@ -33,8 +33,8 @@ def _arguments(case: Path) -> argparse.Namespace:
     return parser.parse_args(["--input", str(case), *(shlex.split(extra.read_text()) if extra.exists() else [])])
 
 
-def _parse(case: Path) -> dict[str, Any]:
-    """What the parser makes of a case: its observations and both tallies."""
+def _parsed(case: Path) -> tuple[list[Parsed], LineTally, ParseTally]:
+    """The parser's observations of a case, with both tallies."""
     options = parse_log.stream_options(_arguments(case), case.name)
     lines, tally = LineTally(), ParseTally()
     with case.open("rb") as stream:
@@ -47,6 +47,12 @@ def _parse(case: Path) -> dict[str, Any]:
                 tally=tally,
             )
         )
+    return parsed, lines, tally
+
+
+def _parse(case: Path) -> dict[str, Any]:
+    """What the parser makes of a case: its observations and both tallies."""
+    parsed, lines, tally = _parsed(case)
     return {
         "lines": lines,
         "messages": dict(sorted(tally.messages.items())),
@@ -56,7 +62,7 @@ def _parse(case: Path) -> dict[str, Any]:
                 "layout": item.record.layout,
                 "type": item.observation.type,
                 "ts_ms": item.observation.ts_ms,
-                "body": dict(item.observation.body),
+                "body": item.observation.body,
             }
             for item in parsed
         ],
@@ -74,9 +80,10 @@ def test_fixture_parses_to_its_golden_observations_and_counts(case: Path) -> Non
 
 @pytest.mark.parametrize("case", CASES, ids=lambda path: path.stem)
 def test_every_observation_of_a_fixture_is_a_valid_wire_body(case: Path) -> None:
-    for observation in _parse(case)["observations"]:
-        event = as_wire_event(observation["type"], observation["body"])
-        assert wire.event_type(event) == observation["type"]
+    for item in _parsed(case)[0]:
+        assert isinstance(item.observation.body, wire.ConnBody | wire.PathBody), "a typed body, checked at the source"
+        event = as_wire_event(item.observation.body)
+        assert wire.event_type(event) == item.observation.type
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda path: path.stem)

@@ -22,7 +22,7 @@ from netdown.agent.sources.unified_log import (
     read_message,
 )
 from netdown.agent.unified_log_messages import interface_type, parse_path, path_reason
-from tests.unit.agent.golden import as_wire_event
+from tests.unit.agent.golden import as_wire_event, jsonable
 
 TS = 1_664_960_935_853
 ENETDOWN = {"domain": "posix", "code": 50, "name": "ENETDOWN"}
@@ -39,9 +39,15 @@ def observed(message: str, **options: Any) -> list[tuple[str, dict[str, Any]]]:
     """(type, body) of each observation, every body checked against the wire contract."""
     observations = parse_message(record(message), ParseOptions(key=KEY, **options))
     for observation in observations:
-        as_wire_event(observation.type, observation.body)
+        as_wire_event(observation.body)
         assert observation.ts_ms == TS
-    return [(observation.type, dict(observation.body)) for observation in observations]
+    return [(observation.type, jsonable(observation.body)) for observation in observations]
+
+
+def error_of(text: str) -> dict[str, Any] | None:
+    """The error :func:`find_error` reads in ``text``, as its JSON object."""
+    error: dict[str, Any] | None = jsonable(find_error(text))
+    return error
 
 
 def kind(message: str) -> MessageKind:
@@ -318,7 +324,7 @@ def test_a_record_without_a_process_needs_a_default_process() -> None:
     line_record = record(NECP_LINE, process=None)
     assert read_message(line_record).kind is MessageKind.UNATTRIBUTED
     observations = parse_message(line_record, ParseOptions(default_process="Lolgato"))
-    assert {observation.body["app"] for observation in observations} == {"Lolgato"}
+    assert {jsonable(observation.body)["app"] for observation in observations} == {"Lolgato"}
 
 
 # --- errors -----------------------------------------------------------------------------------------------------
@@ -344,7 +350,7 @@ ENETDOWN_SPELLINGS = [
 
 @pytest.mark.parametrize("spelling", ENETDOWN_SPELLINGS)
 def test_enetdown_is_recognised_in_every_spelling_of_the_corpus(spelling: str) -> None:
-    assert find_error(spelling) == ENETDOWN
+    assert error_of(spelling) == ENETDOWN
 
 
 @pytest.mark.parametrize(
@@ -362,14 +368,14 @@ def test_enetdown_is_recognised_in_every_spelling_of_the_corpus(spelling: str) -
     ],
 )
 def test_other_posix_errors_by_their_canonical_name(text: str, name: str, code: int) -> None:
-    assert find_error(text) == {"domain": "posix", "code": code, "name": name}
+    assert error_of(text) == {"domain": "posix", "code": code, "name": name}
 
 
 def test_dns_service_errors_when_name_and_code_agree_s51_s52() -> None:
     policy = {"domain": "dns", "code": -65570, "name": "PolicyDenied"}
-    assert find_error("nw_browser_dns_service_browse_callback failed: PolicyDenied(-65570)") == policy
-    assert find_error("waiting(-65570: PolicyDenied)") == policy
-    assert find_error("waiting(-65570: NoSuchRecord)") is None
+    assert error_of("nw_browser_dns_service_browse_callback failed: PolicyDenied(-65570)") == policy
+    assert error_of("waiting(-65570: PolicyDenied)") == policy
+    assert error_of("waiting(-65570: NoSuchRecord)") is None
 
 
 @pytest.mark.parametrize(
@@ -384,7 +390,7 @@ def test_dns_service_errors_when_name_and_code_agree_s51_s52() -> None:
     ],
 )
 def test_text_that_only_looks_like_an_error_is_none(text: str) -> None:
-    assert find_error(text) is None
+    assert error_of(text) is None
 
 
 # --- paths, reasons, interfaces --------------------------------------------------------------------------------------

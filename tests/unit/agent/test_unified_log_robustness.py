@@ -65,7 +65,7 @@ LINES = st.lists(st.text(max_size=40) | st.sampled_from(FRAGMENTS), max_size=8).
 def _observations(lines: list[str]) -> None:
     """Parse ``lines`` completely; every observation must be a valid wire body."""
     for item in parse_lines(lines, line_tally=LineTally(), tally=ParseTally()):
-        as_wire_event(item.observation.type, item.observation.body)
+        as_wire_event(item.observation.body)
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
@@ -95,7 +95,7 @@ def test_the_grammar_never_raises_on_any_message(message: str) -> None:
         line=1, layout="console", ts_ms=0, process="p", pid=None, subsystem=None, category=None, message=message
     )
     for observation in parse_message(record):
-        as_wire_event(observation.type, observation.body)
+        as_wire_event(observation.body)
     find_error(message)
     parse_path(message)
     redact_endpoint(message, b"k")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from netdown import wire
 from netdown.agent.sources import discover
 from netdown.agent.sources.base import Observation
 from netdown.agent.sources.unified_log import (
@@ -25,7 +26,7 @@ from netdown.agent.sources.unified_log import (
     build_command,
     build_predicate,
 )
-from tests.unit.agent.golden import FIXTURES, as_wire_event
+from tests.unit.agent.golden import FIXTURES, as_wire_event, jsonable
 
 NDJSON = FIXTURES / "unified_log" / "synth_field_log_ndjson.txt"
 
@@ -65,14 +66,14 @@ def test_a_fixture_in_place_of_log_stream_gives_the_transitions_only() -> None:
     source = UnifiedLogSource(command=["cat", str(NDJSON)])
     emitted = _run(source)
     for observation in emitted:
-        as_wire_event(observation.type, observation.body)
-    assert [(o.type, o.body.get("conn_id"), o.body.get("state")) for o in emitted] == [
+        as_wire_event(observation.body)
+    assert [(o.type, jsonable(o.body).get("conn_id"), jsonable(o.body).get("state")) for o in emitted] == [
         ("conn", "C221", "waiting"),
         ("path", None, None),
         ("conn", "C221", "preparing"),
         ("conn", "-", "waiting"),
     ]
-    assert emitted[-1].body["error"] == {"domain": "posix", "code": 50, "name": "ENETDOWN"}
+    assert jsonable(emitted[-1].body)["error"] == {"domain": "posix", "code": 50, "name": "ENETDOWN"}
     assert (source.tally.collapsed, source.line_tally.furniture, source.line_tally.records["ndjson"]) == (2, 2, 9)
 
 
@@ -94,7 +95,7 @@ def test_configured_apps_give_the_predicate_and_are_reported_by_bundle_id() -> N
     assert watching.command[-1] == 'process == "mynetworkextension" OR subsystem == "com.example.vpn"'
     assert watching.restart_delay_s == LOG_RESTART_DELAY_S  # the real `log stream` is restarted; a fixture is not
     source = UnifiedLogSource.for_apps(apps, command=["cat", str(NDJSON)])
-    assert {observation.body["app"] for observation in _run(source)} == {"com.example.vpn.tunnel"}
+    assert {jsonable(observation.body)["app"] for observation in _run(source)} == {"com.example.vpn.tunnel"}
 
 
 def test_stop_ends_a_command_that_never_ends_by_itself(tmp_path: Path) -> None:
@@ -131,8 +132,8 @@ def test_a_command_that_ends_is_started_again_after_the_delay(tmp_path: Path) ->
     source.run(emit, stop)
     assert counter.read_text().count("x") == 2
     # The second run begins with C221 `waiting` again: after `preparing`, that is a transition; the path is not.
-    assert [(o.type, o.body.get("state")) for o in emitted[3:5]] == [("conn", "waiting"), ("conn", "waiting")]
-    assert emitted[4].body["conn_id"] == "C221"
+    assert [(o.type, jsonable(o.body).get("state")) for o in emitted[3:5]] == [("conn", "waiting"), ("conn", "waiting")]
+    assert jsonable(emitted[4].body)["conn_id"] == "C221"
 
 
 def test_a_missing_log_binary_is_a_broken_setup() -> None:
@@ -147,13 +148,13 @@ def _record(pid: int = 1) -> LogRecord:
     )
 
 
-def _conn(state: str, error: dict[str, object] | None = None, conn_id: str = "C1") -> Observation:
-    body = {"app": "vpn", "conn_id": conn_id, "endpoint": "", "state": state, "error": error}
-    return Observation(type="conn", ts_ms=0, body=body)
+def _conn(state: wire.ConnState, error: wire.ErrorInfo | None = None, conn_id: str = "C1") -> Observation:
+    body = wire.ConnBody(app="vpn", conn_id=conn_id, endpoint="", state=state, error=error)
+    return Observation(ts_ms=0, body=body)
 
 
 def test_transitions_keep_state_changes_and_newly_known_errors() -> None:
-    enetdown = {"domain": "posix", "code": 50, "name": "ENETDOWN"}
+    enetdown = wire.ErrorInfo(domain="posix", code=50, name="ENETDOWN")
     transitions = Transitions()
     admitted = [
         transitions.admit(_record(), observation)

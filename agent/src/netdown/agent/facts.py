@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from netdown import wire
 from netdown.agent.sources.routes import Clock, Runner, run_command
 from netdown.wire import ExtensionKind
 
@@ -348,8 +349,8 @@ def facts_from(
     configurations: Sequence[NeConfiguration] | None,
     services: NcList | None,
     monitored: str | None,
-) -> dict[str, Any]:
-    """The heartbeat's ``facts`` object (wire ``Facts``).
+) -> wire.Facts:
+    """The heartbeat's ``facts`` (wire ``Facts``).
 
     ``network_extensions``: the running network extensions, one entry per (extension, provider
     kind); kind ``other`` where the configuration store is unreadable or lists no provider for it.
@@ -360,23 +361,23 @@ def facts_from(
     by_provider: dict[str, list[ExtensionKind]] = {}
     for configuration in configurations or ():
         by_provider.setdefault(configuration.provider, []).append(configuration.kind)
-    entries = [
-        {"id": extension.bundle_id, "kind": kind}
+    entries = (
+        wire.NetworkExtension(id=extension.bundle_id, kind=kind)
         for extension in extensions.extensions
         if extension.running_network_extension
         for kind in sorted(set(by_provider.get(extension.bundle_id, ["other"])))
-    ]
+    )
     vpn = _monitored_vpn(configurations or (), services, monitored)
-    return {
-        "network_extensions": list({(e["id"], e["kind"]): e for e in entries}.values()),
-        "vpn": None
+    return wire.Facts(
+        network_extensions=tuple(dict.fromkeys(entries)),  # frozen Structs: equal entries hash alike
+        vpn=None
         if vpn is None
-        else {
-            "include_all_networks": vpn.include_all_networks,
-            "enforce_routes": vpn.enforce_routes,
-            "exclude_local_networks": vpn.exclude_local_networks,
-        },
-    }
+        else wire.VpnFlags(
+            include_all_networks=vpn.include_all_networks,
+            enforce_routes=vpn.enforce_routes,
+            exclude_local_networks=vpn.exclude_local_networks,
+        ),
+    )
 
 
 def _monitored_vpn(
@@ -393,10 +394,10 @@ def _monitored_vpn(
 
 def read_facts(
     platform: str, monitored: str | None = None, run: Runner = run_command, root: Path = Path("/")
-) -> dict[str, Any]:
+) -> wire.Facts:
     """The heartbeat's facts now; on Linux there are no network extensions and no VPN profile."""
     if platform != "darwin":
-        return {"network_extensions": [], "vpn": None}
+        return wire.Facts()
     extensions = parse_systemextensionsctl(_run_or_empty(run, ["/usr/bin/systemextensionsctl", "list"]))
     services = parse_scutil_nc_list(_run_or_empty(run, ["/usr/sbin/scutil", "--nc", "list"]))
     try:

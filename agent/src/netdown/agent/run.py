@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Final
 
 from netdown.agent.config import ConfigError, Secret, load_config
-from netdown.agent.envelope import DeviceIdentity
 from netdown.agent.facts import read_boot_id
 from netdown.agent.identity import device_id_for, read_hardware_id, read_os_version
 from netdown.agent.runtime import build_agent
 from netdown.cli_io import os_reason
 from netdown.log_redaction import install_redaction
 from netdown.log_repeats import install_repeat_limiter
+from netdown.stamping import DeviceIdentity
 
 __all__ = ["LOG_FORMAT", "NAME", "configure_parser", "run"]
 

@@ -25,13 +25,14 @@ import msgspec
 
 from netdown import wire
 from netdown.agent.config import AgentConfig, ConfigError, Secret, check_option
-from netdown.agent.envelope import DeviceIdentity, Stamper
+from netdown.agent.envelope import Stamper
 from netdown.agent.facts import read_facts, read_uptime_s
 from netdown.agent.publisher import Publisher, kafka_producer
 from netdown.agent.sources import Observation, Source, discover
 from netdown.agent.sources.base import Emit
 from netdown.agent.spool import Spool, SpoolWriteError
 from netdown.cli_io import os_reason
+from netdown.stamping import DeviceIdentity
 
 __all__ = ["Agent", "HeartbeatSource", "build_agent", "build_sources", "producer_settings"]
 
@@ -51,28 +52,20 @@ class HeartbeatSource:
     monitored: str | None
     interval_s: float
     read_uptime: Callable[[], int | None]
-    read_device_facts: Callable[[], dict[str, Any]]
+    read_device_facts: Callable[[], wire.Facts]
     clock: Callable[[], float] = time.time
     name: str = "heartbeat"
 
     def run(self, emit: Emit, stop: threading.Event) -> None:
         """One heartbeat at once (the stream job learns the facts early), then one per interval."""
         while True:
-            emit(
-                Observation(
-                    type="heartbeat",
-                    ts_ms=int(self.clock() * 1000),
-                    body={
-                        "uptime_s": self.read_uptime() or 0,
-                        "facts": self.read_device_facts(),
-                        "spool": {
-                            "pending": self.spool.pending,
-                            "dropped": self.spool.take_dropped(),
-                            "lost": msgspec.to_builtins(self.spool.losses),  # cumulative: survives a lost heartbeat
-                        },
-                    },
-                )
+            spool = wire.SpoolState(
+                pending=self.spool.pending,
+                dropped=self.spool.take_dropped(),
+                lost=self.spool.losses,  # cumulative: survives a lost heartbeat
             )
+            body = wire.HeartbeatBody(uptime_s=self.read_uptime() or 0, facts=self.read_device_facts(), spool=spool)
+            emit(Observation(ts_ms=int(self.clock() * 1000), body=body))
             if stop.wait(self.interval_s):
                 return
 

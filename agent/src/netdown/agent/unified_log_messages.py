@@ -41,8 +41,8 @@ decides only where it is unambiguous (``utun*``/``ipsec*``/``ppp*`` → tunnel, 
 Ethernet. ``ipv4``/``ipv6``/``dns`` are true only when the path lists them.
 
 Errors (:func:`find_error`) are recognised in every spelling the corpus shows, for ENETDOWN and the
-other POSIX errors (darwin codes) and DNS-SD errors; the contract's ``{"domain": "posix", "code": 50,
-"name": "ENETDOWN"}``. A line that says a state or an error this grammar cannot read fully is
+other POSIX errors (darwin codes) and DNS-SD errors; the contract's ``ErrorInfo(domain="posix", code=50,
+name="ENETDOWN")``. A line that says a state or an error this grammar cannot read fully is
 ``unreadable``: counted, never turned into an observation. Endpoints pass through
 :func:`netdown.agent.redact.redact_endpoint`, so no raw hostname, URL or address is ever observed.
 """
@@ -53,8 +53,11 @@ import enum
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
+import msgspec
+
+from netdown import wire
 from netdown.agent.redact import redact_endpoint
 from netdown.agent.sources.base import Observation
 from netdown.agent.unified_log_layouts import LogRecord
@@ -165,9 +168,9 @@ class MessageResult:
 class PathFacts:
     """A path description as libnetwork prints it, read into the contract's terms."""
 
-    status: str | None  # satisfied / unsatisfied / requires_connection; None for `(null)`
-    reason: str | None
-    interfaces: tuple[tuple[str, str], ...]  # (name, type)
+    status: wire.PathStatus | None  # None for `(null)`
+    reason: wire.PathReason | None
+    interfaces: tuple[tuple[str, wire.InterfaceType], ...]  # (name, type)
     ipv4: bool
     ipv6: bool
     dns: bool
@@ -202,12 +205,11 @@ def _result(said: _Said, record: LogRecord, options: ParseOptions) -> MessageRes
     app = _app(record, options)
     if app is None:
         return MessageResult(MessageKind.UNATTRIBUTED, said.grammar)
-    observations = []
-    if said.conn is not None:
-        observations.append(Observation(type="conn", ts_ms=record.ts_ms, body={"app": app, **said.conn}))
-    if said.path is not None:
-        body = {"observer": "app", "app": app, **said.path}
-        observations.append(Observation(type="path", ts_ms=record.ts_ms, body=body))
+    observations = [
+        Observation(ts_ms=record.ts_ms, body=msgspec.structs.replace(body, app=app))
+        for body in (said.conn, said.path)
+        if body is not None
+    ]
     return MessageResult(MessageKind.EVENTS, said.grammar, tuple(observations))
 
 
@@ -225,7 +227,7 @@ def _app(record: LogRecord, options: ParseOptions) -> str | None:
 # --- errors -------------------------------------------------------------------------------------------------
 
 
-def find_error(text: str) -> dict[str, Any] | None:
+def find_error(text: str) -> wire.ErrorInfo | None:
     """The first error ``text`` states, as the contract's error object, in any spelling the field shows.
 
     POSIX (darwin codes): ``POSIXErrorCode(rawValue: 50)``, ``Error Domain=NSPOSIXErrorDomain Code=50``,
@@ -241,15 +243,15 @@ def find_error(text: str) -> dict[str, Any] | None:
     return None
 
 
-def _posix(code: int) -> dict[str, Any] | None:
+def _posix(code: int) -> wire.ErrorInfo | None:
     name = _POSIX_BY_CODE.get(code)
-    return None if name is None else {"domain": "posix", "code": code, "name": name}
+    return None if name is None else wire.ErrorInfo(domain="posix", code=code, name=name)
 
 
-def _coded(pattern: re.Pattern[str]) -> Callable[[str], dict[str, Any] | None]:
+def _coded(pattern: re.Pattern[str]) -> Callable[[str], wire.ErrorInfo | None]:
     """A spelling that carries the POSIX code in a ``code`` group: the first known code it shows."""
 
-    def spelling(text: str) -> dict[str, Any] | None:
+    def spelling(text: str) -> wire.ErrorInfo | None:
         for match in pattern.finditer(text):
             if (error := _posix(int(match["code"]))) is not None:
                 return error
@@ -258,7 +260,7 @@ def _coded(pattern: re.Pattern[str]) -> Callable[[str], dict[str, Any] | None]:
     return spelling
 
 
-def _cfstream(text: str) -> dict[str, Any] | None:
+def _cfstream(text: str) -> wire.ErrorInfo | None:
     """``_kCFStreamErrorCodeKey=50`` counts only with ``_kCFStreamErrorDomainKey=1`` (kCFStreamErrorDomainPOSIX)."""
     code = _CFSTREAM_CODE.search(text)
     domain = _CFSTREAM_DOMAIN.search(text)
@@ -267,41 +269,41 @@ def _cfstream(text: str) -> dict[str, Any] | None:
     return _posix(int(code["code"]))
 
 
-def _bracket_text(text: str) -> dict[str, Any] | None:
+def _bracket_text(text: str) -> wire.ErrorInfo | None:
     """2017's ``[1] Operation not permitted``: the number counts only when its strerror text follows it."""
     for match in _BRACKET_TEXT.finditer(text):
         error = _posix(int(match["code"]))
-        if error is not None and text.startswith(POSIX_ERRORS[error["name"]][1], match.end()):
+        if error is not None and text.startswith(POSIX_ERRORS[error.name][1], match.end()):
             return error
     return None
 
 
-def _named(text: str) -> dict[str, Any] | None:
+def _named(text: str) -> wire.ErrorInfo | None:
     """``POSIX(.ENETDOWN)``, ``posix(.ENETDOWN)``, ``read ENETDOWN``: a canonical name we know."""
     for match in _ERRNO_NAME.finditer(text):
         if (known := POSIX_ERRORS.get(match["name"])) is not None:
-            return {"domain": "posix", "code": known[0], "name": match["name"]}
+            return wire.ErrorInfo(domain="posix", code=known[0], name=match["name"])
     return None
 
 
-def _strerror(text: str) -> dict[str, Any] | None:
+def _strerror(text: str) -> wire.ErrorInfo | None:
     """The strerror text alone: ``sendto: network is down``, ``failed with error "Socket is not connected"``."""
     match = _STRERROR.search(text)
     if match is None:
         return None
     name = _NAME_BY_TEXT[_normal_text(match.group())]
-    return {"domain": "posix", "code": POSIX_ERRORS[name][0], "name": name}
+    return wire.ErrorInfo(domain="posix", code=POSIX_ERRORS[name][0], name=name)
 
 
-def _dns(text: str) -> dict[str, Any] | None:
+def _dns(text: str) -> wire.ErrorInfo | None:
     """A DNS-SD error whose name and code agree with dns_sd.h."""
     for pattern in (_DNS_CALL, _DNS_PAIR):
         for match in pattern.finditer(text):
             if DNS_ERRORS.get(int(match["code"])) == match["name"]:
-                return {"domain": "dns", "code": int(match["code"]), "name": match["name"]}
+                return wire.ErrorInfo(domain="dns", code=int(match["code"]), name=match["name"])
     for match in _DNS_CONSTANT.finditer(text):
         if (known := _DNS_BY_NAME.get(match["name"])) is not None:
-            return {"domain": "dns", "code": known, "name": match["name"]}
+            return wire.ErrorInfo(domain="dns", code=known, name=match["name"])
     return None
 
 
@@ -324,7 +326,7 @@ _DNS_CALL: Final = re.compile(r"(?P<name>[A-Z][A-Za-z]{2,30})\((?P<code>-65\d{3}
 _DNS_PAIR: Final = re.compile(r"(?P<code>-65\d{3}): (?P<name>[A-Z][A-Za-z]{2,30})")
 _DNS_CONSTANT: Final = re.compile(r"kDNSServiceErr_(?P<name>[A-Za-z]{2,30})")
 # In the order they are tried: explicit codes first, names, then the bare text.
-_SPELLINGS: Final[tuple[Callable[[str], dict[str, Any] | None], ...]] = (
+_SPELLINGS: Final[tuple[Callable[[str], wire.ErrorInfo | None], ...]] = (
     _coded(re.compile(r"POSIXErrorCode\(rawValue: ?(?P<code>\d{1,4})\)")),
     _coded(re.compile(r"NSPOSIXErrorDomain,? [Cc]ode=(?P<code>\d{1,4})\b")),
     _coded(re.compile(r"NWError error (?P<code>\d{1,4})\b")),
@@ -350,8 +352,18 @@ _PATH_ITEM: Final = re.compile(
     r"|LQM: \w{1,16}|estimated mtu: \d{1,6}|[a-z][a-z -]{0,30}"
 )
 _ITEM_END: Final = re.compile(r"[,\s;)\]}]|$")
-_STATUSES: Final = {"satisfied": "satisfied", "unsatisfied": "unsatisfied", "satisfiable": "requires_connection"}
-_USES: Final = {"wifi": "wifi", "cell": "cellular", "cellular": "cellular", "wired": "wired", "loopback": "loopback"}
+_STATUSES: Final[Mapping[str, wire.PathStatus]] = {
+    "satisfied": "satisfied",
+    "unsatisfied": "unsatisfied",
+    "satisfiable": "requires_connection",
+}
+_USES: Final[Mapping[str, wire.InterfaceType]] = {
+    "wifi": "wifi",
+    "cell": "cellular",
+    "cellular": "cellular",
+    "wired": "wired",
+    "loopback": "loopback",
+}
 _TUNNEL: Final = re.compile(r"(?:utun|ipsec|ppp|tun|tap|wg|gif|stf)\d{1,4}")
 _LOOPBACK: Final = re.compile(r"lo\d{1,4}")
 _CELLULAR: Final = re.compile(r"pdp_ip\d{1,4}")
@@ -403,7 +415,7 @@ def _path_items(text: str, pos: int, *, whole: bool) -> Iterator[re.Match[str]]:
         pos = item.end()
 
 
-def path_reason(text: str | None) -> str | None:
+def path_reason(text: str | None) -> wire.PathReason | None:
     """The contract's reason for an unsatisfied path's logged reason text (None when none was logged)."""
     if not text:
         return None
@@ -414,7 +426,7 @@ def path_reason(text: str | None) -> str | None:
     return None if "pathissatisfi" in squeezed else "other"  # `Path is satisfied`/`satisfiable`: no failure
 
 
-_REASONS: Final[tuple[tuple[str, Callable[[str], bool]], ...]] = (
+_REASONS: Final[tuple[tuple[wire.PathReason, Callable[[str], bool]], ...]] = (
     ("policy_denied", lambda t: "necp" in t),
     ("no_route", lambda t: "nonetworkroute" in t or "noroute" in t),
     ("local_network_denied", lambda t: "localnetwork" in t),
@@ -431,7 +443,7 @@ _REASONS: Final[tuple[tuple[str, Callable[[str], bool]], ...]] = (
 )
 
 
-def interface_type(name: str, subtype: str | None = None, uses: str | None = None) -> str:
+def interface_type(name: str, subtype: str | None = None, uses: str | None = None) -> wire.InterfaceType:
     """The contract's interface type: unambiguous BSD names, else the logged subtype or ``uses``, else other."""
     if _TUNNEL.fullmatch(name):
         return "tunnel"
@@ -449,17 +461,19 @@ def interface_type(name: str, subtype: str | None = None, uses: str | None = Non
 
 @dataclass(frozen=True)
 class _Said:
-    """What one grammar read in a message: a conn body and/or a path body (without ``app``), or that it could not."""
+    """What one grammar read in a message: a conn and/or a path body (``app`` not yet known), or that it could not."""
 
     grammar: str
-    conn: dict[str, Any] | None = None
-    path: dict[str, Any] | None = None
+    conn: wire.ConnBody | None = None
+    path: wire.PathBody | None = None
     readable: bool = True
 
 
-_CONN_STATES: Final = frozenset({"preparing", "waiting", "ready", "failed", "cancelled"})
+_CONN_STATES: Final[Mapping[str, wire.ConnState]] = {
+    state: state for state in ("preparing", "waiting", "ready", "failed", "cancelled")
+}
 _SILENT_STATES: Final = frozenset({"setup", "invalid"})  # real NWConnection states the contract has no value for
-_HANDLER_STATES: Final = {
+_HANDLER_STATES: Final[Mapping[str, wire.ConnState | None]] = {
     "initial": None,
     "waiting": "waiting",
     "in_progress": "preparing",
@@ -514,7 +528,7 @@ def _closing_paren(text: str, start: int, limit: int = 2048) -> int | None:
     return None
 
 
-def _error_of(text: str | None) -> tuple[bool, dict[str, Any] | None]:
+def _error_of(text: str | None) -> tuple[bool, wire.ErrorInfo | None]:
     """(readable, error): no error text is readable and no error; text we cannot read is unreadable."""
     if text is None or not text.strip():
         return True, None
@@ -522,36 +536,43 @@ def _error_of(text: str | None) -> tuple[bool, dict[str, Any] | None]:
     return error is not None, error
 
 
+# The bodies a grammar reads lack their app until the record's process names it (:func:`_result` sets it).
+_UNATTRIBUTED: Final = ""
+
+
 def _conn(
     conn_id: str,
-    state: str,
-    error: dict[str, Any] | None = None,
+    state: wire.ConnState,
+    error: wire.ErrorInfo | None = None,
     *,
     endpoint: str = "",
     path: PathFacts | None = None,
-) -> dict[str, Any]:
-    """A conn body without ``app``; the path fields from ``path`` when the line showed one."""
-    return {
-        "conn_id": conn_id,
-        "endpoint": endpoint,
-        "state": state,
-        "error": error,
-        "path_status": path.status if path else None,
-        "path_reason": path.reason if path else None,
-        "interface": path.interfaces[0][0] if path and path.interfaces else None,
-    }
+) -> wire.ConnBody:
+    """A conn body, its app not yet known; the path fields from ``path`` when the line showed one."""
+    return wire.ConnBody(
+        app=_UNATTRIBUTED,
+        conn_id=conn_id,
+        endpoint=endpoint,
+        state=state,
+        error=error,
+        path_status=path.status if path else None,
+        path_reason=path.reason if path else None,
+        interface=path.interfaces[0][0] if path and path.interfaces else None,
+    )
 
 
-def _path(path: PathFacts) -> dict[str, Any]:
-    """A path body without ``observer`` and ``app``."""
-    return {
-        "status": path.status,
-        "reason": path.reason,
-        "interfaces": [{"name": name, "type": kind} for name, kind in path.interfaces],
-        "ipv4": path.ipv4,
-        "ipv6": path.ipv6,
-        "dns": path.dns,
-    }
+def _path(path: PathFacts, status: wire.PathStatus) -> wire.PathBody:
+    """An app's path body, its app not yet known."""
+    return wire.PathBody(
+        observer="app",
+        app=_UNATTRIBUTED,
+        status=status,
+        reason=path.reason,
+        interfaces=tuple(wire.Interface(name=name, type=kind) for name, kind in path.interfaces),
+        ipv4=path.ipv4,
+        ipv6=path.ipv6,
+        dns=path.dns,
+    )
 
 
 def _report(message: str, key: bytes) -> _Said | None:
@@ -567,7 +588,7 @@ def _report(message: str, key: bytes) -> _Said | None:
         return _Said("report", readable=False)
     if state in _SILENT_STATES or not (conn_id == NO_CONN_ID or _TOP_LEVEL.fullmatch(conn_id)):
         return _Said("report")
-    return _Said("report", conn=_conn(conn_id, state, error))
+    return _Said("report", conn=_conn(conn_id, _CONN_STATES[state], error))
 
 
 def _descriptor(message: str, key: bytes) -> _Said | None:
@@ -597,7 +618,8 @@ def _descriptor(message: str, key: bytes) -> _Said | None:
         or trailing.startswith("reported event path:")
         or "path_change" in message[: opening.start()]
     )
-    return _Said("descriptor", conn=conn, path=_path(path) if evaluated and path.status is not None else None)
+    app_path = _path(path, path.status) if evaluated and path.status is not None else None
+    return _Said("descriptor", conn=conn, path=app_path)
 
 
 def _lifecycle(message: str, pos: int, conn_id: str, key: bytes) -> _Said | None:
@@ -646,7 +668,7 @@ def _legacy_tcp(message: str, key: bytes) -> _Said | None:
     if reason in (None, "other"):  # a failure whose reason is not a path's: the connection failed, no more said
         return _Said("tcp_connection", conn=_conn(match["n"], "failed"))
     path = PathFacts(status="unsatisfied", reason=reason, interfaces=(), ipv4=False, ipv6=False, dns=False)
-    return _Said("tcp_connection", conn=_conn(match["n"], "failed", path=path), path=_path(path))
+    return _Said("tcp_connection", conn=_conn(match["n"], "failed", path=path), path=_path(path, "unsatisfied"))
 
 
 def _app_state(message: str, key: bytes) -> _Said | None:
@@ -667,7 +689,7 @@ def _app_state(message: str, key: bytes) -> _Said | None:
         return _Said("app_state", readable=False)
     if state in _SILENT_STATES:
         return _Said("app_state")
-    return _Said("app_state", conn=_conn(NO_CONN_ID, state, error))
+    return _Said("app_state", conn=_conn(NO_CONN_ID, _CONN_STATES[state], error))
 
 
 def _path_text(pattern: re.Pattern[str], grammar: str) -> Callable[[str, bytes], _Said | None]:
@@ -680,7 +702,7 @@ def _path_text(pattern: re.Pattern[str], grammar: str) -> Callable[[str, bytes],
         path = parse_path(message[match.end() : match.end() + 2048], whole=False)
         if path is None:
             return _Said(grammar, readable=False)
-        return _Said(grammar, path=_path(path) if path.status is not None else None)
+        return _Said(grammar, path=_path(path, path.status) if path.status is not None else None)
 
     return read
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Final
 
-from netdown.cli_args import env_default, env_name
+from netdown.cli_args import env_default, env_name, positive_number
 from netdown.detection.detector import DetectorParams
 
 __all__ = ["add_detector_arguments", "detector_flags", "detector_params"]
@@ -58,13 +58,9 @@ def _seconds(flag: str) -> type[float]:
     class Seconds(float):
         def __new__(cls, text: str) -> Seconds:
             try:
-                value = float(text)
-            except ValueError:
-                raise argparse.ArgumentTypeError(
-                    f"--{flag} / {env_name(flag)}: {text!r} is not a number of seconds"
-                ) from None
-            if not value > 0:
-                raise argparse.ArgumentTypeError(f"--{flag} / {env_name(flag)}: must be positive, got {text!r}")
+                value = positive_number(text)
+            except argparse.ArgumentTypeError as exc:
+                raise argparse.ArgumentTypeError(f"--{flag} / {env_name(flag)}: {exc}") from None
             return super().__new__(cls, value)
 
     return Seconds

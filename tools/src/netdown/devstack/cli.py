@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Final
 
 from netdown import wire
+from netdown.cli_args import positive_number
 from netdown.devstack.kafka import (
     KAFKA_VERSION,
     BrokerError,
@@ -29,6 +30,7 @@ from netdown.devstack.kafka import (
     recorded_pid,
     stop_recorded,
 )
+from netdown.stamping import DeviceIdentity, stamp
 from netdown.version import __version__
 
 __all__ = ["main"]
@@ -74,7 +76,10 @@ def _parser() -> argparse.ArgumentParser:
         if name in {"start", "run"}:
             command.add_argument("--port", type=int, default=0, help="listener port (default: a free one)")
     commands.choices["run"].add_argument(
-        "--duration", type=float, default=None, help="stop after this many seconds instead of waiting for Ctrl-C"
+        "--duration",
+        type=positive_number,
+        default=None,
+        help="stop after this many seconds instead of waiting for Ctrl-C",
     )
     return parser
 
@@ -147,21 +152,13 @@ def _round_trip(bootstrap: str) -> float:
         pass
     finally:
         admin.close()
-    event = wire.HeartbeatEvent(
-        v=1,
-        event_id=str(uuid.uuid4()),
-        device_id="netdown-selfcheck",
-        boot_id=str(uuid.uuid4()),
-        seq=0,
-        ts_ms=int(time.time() * 1000),
-        platform="linux",
-        os_version="0",
-        os_build="",
-        agent_version=__version__,
-        uptime_s=int(time.monotonic()),
-        facts=wire.Facts(),
-        spool=wire.SpoolState(pending=0, dropped=0),
+    identity = DeviceIdentity(
+        device_id="netdown-selfcheck", boot_id=str(uuid.uuid4()), platform="linux", os_version="0", os_build=""
     )
+    body = wire.HeartbeatBody(
+        uptime_s=int(time.monotonic()), facts=wire.Facts(), spool=wire.SpoolState(pending=0, dropped=0)
+    )
+    event = stamp(identity, body, seq=0, ts_ms=int(time.time() * 1000), event_id=str(uuid.uuid4()))
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
     sent = producer.send(wire.EVENTS_TOPIC, key=event.device_id.encode(), value=wire.encode(event)).get(timeout=30)
     producer.close()

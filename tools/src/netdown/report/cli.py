@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Final, NamedTuple
 
 from netdown import cli_io
-from netdown.cli_args import env_default, parse_duration
+from netdown.cli_args import env_default, parse_duration, positive_number
 from netdown.dashboards.config import CONFIG
 from netdown.detection.detector import DetectorParams
 from netdown.detection.incident import INCIDENTS_TOPIC, Incident
@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("--chart", type=Path, metavar="FILE.png", help="also draw the incidences to a PNG")
     release.add_argument(
         "--stuck-after",
-        type=float,
+        type=positive_number,
         default=DetectorParams().stuck_ms / 1000,
         metavar="SECONDS",
         help="the detector's stuck threshold T, for the stuck share of builds (default: %(default)g)",
@@ -112,7 +112,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
     inputs.add_argument("--devices-topic", default=DEVICES_TOPIC, help="(default: %(default)s)")
     inputs.add_argument("--incidents-topic", default=INCIDENTS_TOPIC, help="(default: %(default)s)")
-    inputs.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a source (default: 30)")
+    inputs.add_argument(
+        "--timeout", type=positive_number, default=30.0, help="seconds to wait for a source (default: 30)"
+    )
     parser.add_argument("--format", choices=render.FORMATS, default="table", help="(default: %(default)s)")
 
 

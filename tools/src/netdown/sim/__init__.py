@@ -7,13 +7,14 @@ to a broker through the agent's own spool and publisher (:mod:`netdown.sim.live`
 capture for ``netdown-stream replay`` (:mod:`netdown.sim.files`); ``netdown-sim`` is the command.
 """
 
-from netdown.sim.fleet import MONITORED_APP, Delivery, Simulation, simulate
+from netdown.sim.fleet import DEFAULT_START_MS, MONITORED_APP, Delivery, Simulation, simulate
 from netdown.sim.score import Score, score
 from netdown.sim.spec import DEFAULT_RELEASES, Correlate, FleetSpec, Release
 from netdown.sim.truth import GroundTruth, RunInfo, TrueDevice, TrueDisturbance, TrueEpisode, read_truth, write_truth
 
 __all__ = [
     "DEFAULT_RELEASES",
+    "DEFAULT_START_MS",
     "MONITORED_APP",
     "Correlate",
     "Delivery",

@@ -23,14 +23,13 @@ from pathlib import Path
 from typing import Final
 
 from netdown import cli_io, wire
-from netdown.cli_args import duration, number, positive_int, positive_number
+from netdown.cli_args import duration, fraction, non_negative_number, number, positive_int, positive_number
 from netdown.sim.files import read_incidents, write_capture
-from netdown.sim.fleet import Simulation, simulate
+from netdown.sim.fleet import DEFAULT_START_MS, Simulation, simulate
 from netdown.sim.score import score
 from netdown.sim.spec import DEFAULT_RELEASES, Correlate, FleetSpec, Release
 from netdown.sim.truth import read_truth, write_truth
 from netdown.stream.settings import add_detector_arguments, detector_params
-from netdown.stream.testing import T0_MS
 
 __all__ = ["main"]
 
@@ -54,7 +53,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Simulate a fleet; write its wire events in delivery order (for `netdown-stream replay`) "
         "and its ground truth (for `score`). Give the detection parameters the replay will use.",
     )
-    _fleet_arguments(capture, start_help=f"run start, epoch ms (default: {T0_MS}, so a seed gives the same bytes)")
+    _fleet_arguments(
+        capture, start_help=f"run start, epoch ms (default: {DEFAULT_START_MS}, so a seed gives the same bytes)"
+    )
     capture.add_argument("--events", required=True, metavar="FILE", help="write the wire events here (`-`: stdout)")
     capture.add_argument("--truth", required=True, type=Path, metavar="FILE", help="write the ground truth here")
     capture.set_defaults(run=_capture)
@@ -141,13 +142,25 @@ def _fleet_arguments(parser: argparse.ArgumentParser, start_help: str) -> None:
     )
     rates = parser.add_argument_group("what happens (rates per device per simulated day; probabilities)")
     for flag, field, kind, metavar, what in (
-        ("episodes-per-day", "episodes_per_device_day", _at_least_zero, "RATE", "episodes, incidence 1, no correlate"),
-        ("outages-per-day", "outages_per_device_day", _at_least_zero, "RATE", "real network outages, not episodes"),
-        ("transients-per-day", "transients_per_device_day", _at_least_zero, "RATE", "wakes with the path down"),
-        ("stuck-share", "stuck_share", _probability, "P", "share of episodes that last until a reboot"),
-        ("p-duplicate", "p_duplicate", _probability, "P", "chance that an event is delivered twice"),
-        ("p-late-spool", "p_late_spool", _probability, "P", "chance that a device is cut off once, its spool late"),
-        ("p-lost", "p_lost", _probability, "P", "chance that an event is never delivered"),
+        (
+            "episodes-per-day",
+            "episodes_per_device_day",
+            non_negative_number,
+            "RATE",
+            "episodes, incidence 1, no correlate",
+        ),
+        (
+            "outages-per-day",
+            "outages_per_device_day",
+            non_negative_number,
+            "RATE",
+            "real network outages, not episodes",
+        ),
+        ("transients-per-day", "transients_per_device_day", non_negative_number, "RATE", "wakes with the path down"),
+        ("stuck-share", "stuck_share", fraction, "P", "share of episodes that last until a reboot"),
+        ("p-duplicate", "p_duplicate", fraction, "P", "chance that an event is delivered twice"),
+        ("p-late-spool", "p_late_spool", fraction, "P", "chance that a device is cut off once, its spool late"),
+        ("p-lost", "p_lost", fraction, "P", "chance that an event is never delivered"),
     ):
         default = getattr(defaults, field)
         rates.add_argument(
@@ -192,7 +205,7 @@ def _write_truth(simulation: Simulation, path: Path) -> None:
 
 
 def _capture(args: argparse.Namespace) -> int:
-    simulation = _simulate(args, T0_MS if args.start is None else args.start)
+    simulation = _simulate(args, DEFAULT_START_MS if args.start is None else args.start)
     try:
         _write_truth(simulation, args.truth)
         if args.events == cli_io.STDIN:
@@ -271,20 +284,6 @@ def _score(args: argparse.Namespace) -> int:
 
 
 # --- argument types: a bad value is an argparse error naming what was expected ---
-
-
-def _at_least_zero(text: str) -> float:
-    value = number(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0, got {text!r}")
-    return value
-
-
-def _probability(text: str) -> float:
-    value = number(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text!r}")
-    return value
 
 
 def _release(text: str) -> Release:

@@ -22,11 +22,11 @@ from netdown.detection.detector import DetectorParams
 from netdown.sim.spec import Correlate, FleetSpec, Release
 from netdown.sim.timeline import DAY_MS, Cadence, Device
 from netdown.sim.truth import GroundTruth, RunInfo, TrueDevice, TrueDisturbance, TrueEpisode
-from netdown.stream.testing import APP
 
-__all__ = ["MONITORED_APP", "Delivery", "Simulation", "simulate"]
+__all__ = ["DEFAULT_START_MS", "MONITORED_APP", "Delivery", "Simulation", "simulate"]
 
-MONITORED_APP: Final = APP
+MONITORED_APP: Final = "com.example.vpn.tunnel"
+DEFAULT_START_MS: Final = 1_732_540_800_000  # a fixed start, so a seed gives the same bytes
 _VPN_EXTENSION: Final = wire.NetworkExtension(id=MONITORED_APP, kind="packet_tunnel")
 _JITTER_MIN_MS: Final = 20
 _JITTER_MEAN_MS: Final = 200

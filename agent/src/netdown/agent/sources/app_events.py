@@ -24,6 +24,7 @@ from typing import Any, BinaryIO, Final
 
 import msgspec
 
+from netdown import wire
 from netdown.agent.sources.base import Emit, Observation, register
 from netdown.cli_io import capped_lines
 
@@ -31,7 +32,7 @@ __all__ = ["AppEventsSource", "parse_app_line"]
 
 MAX_LINE_BYTES: Final = 64 * 1024
 _ID_NAMESPACE: Final = uuid.UUID("5f0c6a8e-2b7d-4f55-9a51-6e0d2c1b7a90")
-_TYPES: Final = frozenset({"conn", "path"})
+_BODIES: Final[dict[object, type[wire.ConnBody | wire.PathBody]]] = {"conn": wire.ConnBody, "path": wire.PathBody}
 
 
 class _Position(msgspec.Struct):
@@ -41,23 +42,32 @@ class _Position(msgspec.Struct):
 
 def parse_app_line(line: bytes, allowed_apps: frozenset[str]) -> Observation | str:
     """One line of the app's file: an observation, or the reason it is skipped."""
-    try:
-        raw = msgspec.json.decode(line)
-    except (msgspec.DecodeError, UnicodeError, RecursionError):
-        return "not_json"
-    if not isinstance(raw, dict):
-        return "not_an_object"
+    raw = _json_object(line)
+    if isinstance(raw, str):
+        return raw
     kind, ts_ms, line_id = raw.pop("type", None), raw.pop("ts_ms", None), raw.pop("id", None)
-    if kind not in _TYPES:
+    if kind not in _BODIES:
         return "unknown_type"
     if type(ts_ms) is not int or not isinstance(line_id, str) or not line_id:
         return "missing_ts_or_id"
     app = raw.get("app")
     if allowed_apps and app not in allowed_apps:
         return "app_not_monitored"
-    body: dict[str, Any] = {**raw, "observer": "app"} if kind == "path" else raw
+    try:  # typed here, so a line that breaks the contract is this source's skip, named by its reason
+        body = msgspec.convert({**raw, "observer": "app"} if kind == "path" else raw, _BODIES[kind])
+    except msgspec.ValidationError:
+        return "invalid_body"
     event_id = str(uuid.uuid5(_ID_NAMESPACE, f"{app}\x00{line_id}"))
-    return Observation(type=kind, ts_ms=ts_ms, body=body, event_id=event_id)
+    return Observation(ts_ms=ts_ms, body=body, event_id=event_id)
+
+
+def _json_object(line: bytes) -> dict[str, Any] | str:
+    """The line's JSON object, or the reason it is none."""
+    try:
+        raw = msgspec.json.decode(line)
+    except (msgspec.DecodeError, UnicodeError, RecursionError):
+        return "not_json"
+    return raw if isinstance(raw, dict) else "not_an_object"
 
 
 @register("app_events")

@@ -8,29 +8,34 @@ whose command, root path and clock are injectable, so the macOS agent's tests ru
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
-from netdown.wire import EventType
+from netdown import wire
 
 __all__ = ["REGISTRY", "Emit", "Observation", "Source", "SourceFactory", "register"]
 
 
 @dataclass(frozen=True)
 class Observation:
-    """What a source saw: an event type's own fields (wire contract v1) and when it happened.
+    """What a source saw: an event type's own fields (a typed body of wire contract v1) and when it happened.
 
     The envelope (event_id, device_id, boot_id, seq, os facts) is the agent core's to add: a
-    source knows what it saw, not who is asking.
+    source knows what it saw, not who is asking. The body is typed, so a field a source names wrongly
+    fails the type check at the source; its values are checked when it is stamped.
     """
 
-    type: EventType
     ts_ms: int
-    body: Mapping[str, Any]
+    body: wire.Body
     # A source that may read the same record twice (a tailed file after a crash) names it, so the
     # event keeps one event_id and the stream job drops the repeat; otherwise the agent draws a UUID.
     event_id: str | None = None
+
+    @property
+    def type(self) -> wire.EventType:
+        """The wire ``type`` of the event this observation becomes."""
+        return wire.body_type(self.body)
 
 
 Emit = Callable[[Observation], None]

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
+from netdown import wire
 from netdown.agent.sources.base import register
 from netdown.agent.sources.routes import (
     Clock,
@@ -152,7 +153,7 @@ def _read_optional(path: Path) -> str:
         return ""
 
 
-def linux_path_from(links: Iterable[Link], routes: Sequence[KernelRoute], nameservers: Sequence[str]) -> dict[str, Any]:
+def linux_path_from(links: Iterable[Link], routes: Sequence[KernelRoute], nameservers: Sequence[str]) -> wire.PathBody:
     """One ``path`` body (observer ``system``) from links, routes and resolvers.
 
     Satisfied: a usable non-loopback interface carries a usable default route. Otherwise
@@ -164,17 +165,16 @@ def linux_path_from(links: Iterable[Link], routes: Sequence[KernelRoute], namese
     defaults = [route for route in routes if route.usable and route.is_default and route.interface in usable]
     ipv4 = any(":" not in route.destination for route in defaults)
     ipv6 = any(":" in route.destination for route in defaults)
-    reason = None if defaults else ("no_route" if usable else "interface_unavailable")
-    return {
-        "observer": "system",
-        "app": None,
-        "status": "satisfied" if reason is None else "unsatisfied",
-        "reason": reason,
-        "interfaces": [{"name": name, "type": link.type} for name, link in usable.items()],
-        "ipv4": ipv4,
-        "ipv6": ipv6,
-        "dns": bool(nameservers) and bool(usable),
-    }
+    reason: wire.PathReason | None = None if defaults else ("no_route" if usable else "interface_unavailable")
+    return wire.PathBody(
+        observer="system",
+        status="satisfied" if reason is None else "unsatisfied",
+        reason=reason,
+        interfaces=tuple(wire.Interface(name=name, type=link.type) for name, link in usable.items()),
+        ipv4=ipv4,
+        ipv6=ipv6,
+        dns=bool(nameservers) and bool(usable),
+    )
 
 
 @register("linux_path")
@@ -187,7 +187,7 @@ class LinuxPathSource(PathPoller):
         super().__init__(interval_s, clock)
         self.root = Path(root)
 
-    def poll(self) -> Mapping[str, Any] | None:
+    def poll(self) -> wire.PathBody | None:
         """Evaluate once; None when the tree has no interfaces at all (not a Linux root)."""
         links = read_links(self.root)
         if not links:

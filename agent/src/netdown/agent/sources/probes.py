@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+from netdown import wire
 from netdown.agent.redact import hash_host
 from netdown.agent.sources.base import Emit, Observation, register
 
@@ -69,15 +70,15 @@ for _name in (
         _GAI_NAMES.setdefault(getattr(socket, _name), _name)
 
 
-def error_info(exc: BaseException) -> dict[str, Any]:
+def error_info(exc: BaseException) -> wire.ErrorInfo:
     """The contract's ``ErrorInfo`` for a failed probe: the platform's own code and a canonical name."""
     if isinstance(exc, socket.gaierror) and exc.errno is not None:
-        return {"domain": "dns", "code": exc.errno, "name": _GAI_NAMES.get(exc.errno, "EAI_UNKNOWN")}
+        return wire.ErrorInfo(domain="dns", code=exc.errno, name=_GAI_NAMES.get(exc.errno, "EAI_UNKNOWN"))
     if isinstance(exc, OSError) and exc.errno is not None:
-        return {"domain": "posix", "code": exc.errno, "name": errno.errorcode.get(exc.errno, f"E{exc.errno}")}
+        return wire.ErrorInfo(domain="posix", code=exc.errno, name=errno.errorcode.get(exc.errno, f"E{exc.errno}"))
     if isinstance(exc, TimeoutError):  # socket.timeout carries no errno: our own deadline expired
-        return {"domain": "posix", "code": errno.ETIMEDOUT, "name": "ETIMEDOUT"}
-    return {"domain": "other", "code": 0, "name": type(exc).__name__}
+        return wire.ErrorInfo(domain="posix", code=errno.ETIMEDOUT, name="ETIMEDOUT")
+    return wire.ErrorInfo(domain="other", code=0, name=type(exc).__name__)
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,7 @@ def run_probe(
     monotonic: Callable[[], float] = time.monotonic,
     resolve: Resolver = socket.getaddrinfo,
     connect: Connector = connect_once,
-) -> dict[str, Any]:
+) -> wire.ProbeBody:
     """Run one probe now; a ``probe`` body whose ``latency_ms`` is the time to success or to failure."""
     started = monotonic()
     try:
@@ -181,17 +182,17 @@ def run_probe(
         else:
             _connect_any(target, timeout_s, started, monotonic, resolve, connect)
     except (OSError, UnicodeError) as exc:  # UnicodeError: getaddrinfo's IDNA refusal of a malformed name
-        error: dict[str, Any] | None = error_info(exc)
+        error: wire.ErrorInfo | None = error_info(exc)
     else:
         error = None
-    return {
-        "target": target.wire_target(key),
-        "kind": target.kind,
-        "ok": error is None,
-        "latency_ms": round((monotonic() - started) * 1000, 3),
-        "error": error,
-        "interface": target.interface,
-    }
+    return wire.ProbeBody(
+        target=target.wire_target(key),
+        kind=target.kind,
+        ok=error is None,
+        latency_ms=round((monotonic() - started) * 1000, 3),
+        error=error,
+        interface=target.interface,
+    )
 
 
 def _connect_any(
@@ -261,7 +262,7 @@ class ProbesSource:
             resolve=self._resolve,
             connect=self._connect,
         )
-        return Observation(type="probe", ts_ms=ts_ms, body=body)
+        return Observation(ts_ms=ts_ms, body=body)
 
     def next_delay(self) -> float:
         """Seconds until the next round: ``interval_s`` scaled by a uniform factor in 1 ± ``jitter``."""

@@ -21,10 +21,11 @@ import struct
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
+from netdown import wire
 from netdown.agent.sources.base import Emit, Observation
 
 __all__ = [
@@ -198,9 +199,9 @@ class PathPoller:
             raise ValueError(f"{self.name}: interval_s must be positive, got {interval_s!r}")
         self.interval_s = interval_s
         self.clock = clock
-        self.last: Mapping[str, Any] | None = None
+        self.last: wire.PathBody | None = None
 
-    def poll(self) -> Mapping[str, Any] | None:
+    def poll(self) -> wire.PathBody | None:
         """One path evaluation as a ``path`` body, or None when the system could not be read."""
         raise NotImplementedError
 
@@ -213,7 +214,7 @@ class PathPoller:
         if body is None or body == self.last:
             return False
         self.last = body
-        emit(Observation(type="path", ts_ms=int(self.clock() * 1000), body=body))
+        emit(Observation(ts_ms=int(self.clock() * 1000), body=body))
         return True
 
     def run(self, emit: Emit, stop: threading.Event) -> None:

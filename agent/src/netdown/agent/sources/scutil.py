@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+from netdown import wire
 from netdown.agent.sources.base import register
 from netdown.agent.sources.routes import Clock, PathPoller, RouteGet, Runner, parse_route_get, run_command
 from netdown.wire import InterfaceType
@@ -226,7 +227,7 @@ def classify_macos_interface(name: str, hardware: Mapping[str, InterfaceType]) -
     return "other"  # en* not in the hardware list, awdl0, llw0, bridge100, anpi0, ...
 
 
-def system_path_from(nwi: Nwi, routes: Sequence[RouteGet], hardware: Mapping[str, InterfaceType]) -> dict[str, Any]:
+def system_path_from(nwi: Nwi, routes: Sequence[RouteGet], hardware: Mapping[str, InterfaceType]) -> wire.PathBody:
     """One ``path`` body (observer ``system``) from nwi and the default-route lookups.
 
     Satisfied: nwi lists a reachable non-loopback interface and a default route exists (either
@@ -235,23 +236,24 @@ def system_path_from(nwi: Nwi, routes: Sequence[RouteGet], hardware: Mapping[str
     """
     usable = [entry for entry in nwi.interfaces if entry.reachable is not False]
     names = dict.fromkeys(entry.name for entry in usable)  # nwi lists each family in configd's rank order
-    interfaces = [
-        {"name": name, "type": kind}
+    interfaces = tuple(
+        wire.Interface(name=name, type=kind)
         for name in names
         if (kind := classify_macos_interface(name, hardware)) != "loopback"
-    ]
+    )
     has_route = any(route.found for route in routes)
-    reason = None if interfaces and has_route else ("no_route" if interfaces else "interface_unavailable")
-    return {
-        "observer": "system",
-        "app": None,
-        "status": "satisfied" if reason is None else "unsatisfied",
-        "reason": reason,
-        "interfaces": interfaces,
-        "ipv4": any(entry.family == "ipv4" and "IPv4" in entry.flags for entry in usable),
-        "ipv6": any(entry.family == "ipv6" and "IPv6" in entry.flags for entry in usable),
-        "dns": any("DNS" in entry.flags for entry in usable),
-    }
+    reason: wire.PathReason | None = (
+        None if interfaces and has_route else ("no_route" if interfaces else "interface_unavailable")
+    )
+    return wire.PathBody(
+        observer="system",
+        status="satisfied" if reason is None else "unsatisfied",
+        reason=reason,
+        interfaces=interfaces,
+        ipv4=any(entry.family == "ipv4" and "IPv4" in entry.flags for entry in usable),
+        ipv6=any(entry.family == "ipv6" and "IPv6" in entry.flags for entry in usable),
+        dns=any("DNS" in entry.flags for entry in usable),
+    )
 
 
 @register("macos_path")
@@ -273,7 +275,7 @@ class MacPathSource(PathPoller):
         self._hardware: dict[str, InterfaceType] = {}
         self._hardware_read_at: float | None = None
 
-    def poll(self) -> Mapping[str, Any] | None:
+    def poll(self) -> wire.PathBody | None:
         """Evaluate once; None when nwi printed nothing recognisable (no evidence, no event)."""
         nwi = parse_scutil_nwi(self._run(["/usr/sbin/scutil", "--nwi"]))
         if not nwi.recognised:

@@ -32,8 +32,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
-import msgspec
-
+from netdown import wire
 from netdown.agent.sources.base import Emit, Observation, register
 from netdown.agent.unified_log_layouts import (
     LAYOUTS,
@@ -119,16 +118,16 @@ class Transitions:
 
     def admit(self, record: LogRecord, observation: Observation) -> bool:
         """True when ``observation`` is news; it is then remembered."""
-        body = observation.body
+        body = observation.body  # frozen Structs: hashable and comparable by value, nested ones included
         now: tuple[Any, ...]
-        if observation.type == "conn":
-            key: tuple[Any, ...] = ("conn", body["app"], record.pid, body["conn_id"])
-            now = (body["state"], _frozen(body["error"]))
+        if isinstance(body, wire.ConnBody):
+            key: tuple[Any, ...] = ("conn", body.app, record.pid, body.conn_id)
+            now = (body.state, body.error)
             last = self._last.get(key)
             fresh = last is None or now[0] != last[0] or (now[1] is not None and now[1] != last[1])
         else:
-            key = (observation.type, body.get("app"), record.pid)
-            now = (_frozen(dict(body)),)
+            key = (observation.type, body.app if isinstance(body, wire.PathBody) else None, record.pid)
+            now = (body,)
             fresh = self._last.get(key) != now
         if fresh:
             self._last[key] = now
@@ -136,11 +135,6 @@ class Transitions:
             if len(self._last) > self.capacity:
                 self._last.popitem(last=False)
         return fresh
-
-
-def _frozen(value: Any) -> bytes | None:
-    """A hashable, order-independent form of a JSON-able value (None stays None)."""
-    return None if value is None else msgspec.json.encode(value, order="sorted")
 
 
 def parse_records(
