@@ -35,6 +35,7 @@ from netdown.cli_args import positive_int, positive_number
 from netdown.devstack.kafka import KafkaBroker
 from netdown.devstack.stream_worker import create_topics
 from netdown.stamping import DeviceIdentity
+from netdown.topics import EVENTS_TOPIC
 
 __all__ = [
     "PROBE",
@@ -47,7 +48,7 @@ __all__ = [
     "running_agent",
 ]
 
-TOPIC: Final = wire.EVENTS_TOPIC
+TOPIC: Final = EVENTS_TOPIC
 PARTITIONS: Final = 6
 # A probe's body as the agent's probe source reports it: the observation the throughput runs repeat.
 PROBE: Final = wire.ProbeBody(target="10.0.0.1:443", kind="tcp", ok=True, latency_ms=12.5, interface="en0")

@@ -7,9 +7,9 @@ import time
 import msgspec
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
+from netdown.detection.device_facts import DeviceFacts, decode_device_facts
 from netdown.devstack.kafka import KafkaBroker
 from netdown.devstack.stream_worker import read_topic
-from netdown.stream.devices import DeviceFacts, decode_device_facts
 
 __all__ = ["cleanup_policy", "latest_device_facts"]
 

@@ -2,7 +2,7 @@
 incidents topic, the expected device facts on the compacted devices topic, the expected dead letters,
 and the expected metric values scraped over HTTP.
 
-The expected incident records are the pure detector's (``OfflineRun`` over the same events, same
+The expected incident records are the pure detector's (``ReplayRun`` over the same events, same
 parameters), and the test also states by hand what the scenario is about, so a detector change that
 kept the two in step but lost the point of the scenario would still fail here.
 """
@@ -15,11 +15,11 @@ from pathlib import Path
 import msgspec
 
 from netdown import wire
-from netdown.detection.detector import DetectorParams, IncidentChanged
+from netdown.detection.detector import DetectorParams
 from netdown.detection.incident import EPISODE_KIND, Incident, encode_incident
 from netdown.devstack.kafka import KafkaBroker
 from netdown.devstack.stream_worker import Metrics, Record, StreamWorker, create_topics, produce, read_topic
-from netdown.stream.offline import OfflineRun
+from netdown.stream.replay_run import ReplayRun
 from netdown.testing import APP, T0_MS, Device, messages
 from tests.integration.device_facts import cleanup_policy, latest_device_facts
 
@@ -67,12 +67,11 @@ def _scenario() -> tuple[list[wire.Event], list[tuple[bytes | None, bytes]]]:
 
 def _expected_incidents(events: list[wire.Event]) -> dict[bytes, list[bytes]]:
     """Per device, the incident records the pure detector writes for these events, in order."""
-    run = OfflineRun(PARAMS)
+    run = ReplayRun(PARAMS)
+    run.feed_all(events)
     expected: dict[bytes, list[bytes]] = {}
-    for transition in [t for event in events for t in run.feed(event)] + run.finish():
-        if isinstance(transition, IncidentChanged):
-            incident = transition.incident
-            expected.setdefault(incident.device_id.encode(), []).append(encode_incident(incident))
+    for incident in run.incidents:  # every change, in order
+        expected.setdefault(incident.device_id.encode(), []).append(encode_incident(incident))
     return expected
 
 
@@ -101,7 +100,7 @@ def test_worker_turns_a_produced_scenario_into_incidents_dead_letters_and_metric
         )
         incidents = _read_until(kafka, worker.incidents_topic, count=3)
         dead = _read_until(kafka, worker.dlq_topic, count=2)
-        offline = OfflineRun(PARAMS)
+        offline = ReplayRun(PARAMS)
         offline.feed_all(events)
         facts = latest_device_facts(kafka, devices_topic, offline.final_device_facts(), slack_ms=PARAMS.stale_ms // 2)
         exit_code = worker.stop()

@@ -2,7 +2,7 @@
 workers join and leave and partitions move between them.
 
 The ground truth is the pure detector over the same events with the same parameters
-(:class:`~netdown.stream.offline.OfflineRun`): every counter on the restarted worker's ``/metrics``,
+(:class:`~netdown.stream.replay_run.ReplayRun`): every counter on the restarted worker's ``/metrics``,
 the final state of every episode on the incidents topic and every device's latest facts on the
 devices topic must equal it. The fleet
 (:func:`netdown.testing.simulated_fleet`) has recovering, stuck and rebooted episodes, outages,
@@ -26,7 +26,7 @@ from netdown.detection.incident import Incident
 from netdown.devstack.kafka import KafkaBroker
 from netdown.devstack.stream_worker import Metrics, StreamWorker, create_topics, produce, read_topic
 from netdown.stream.labels import normalise_os_version
-from netdown.stream.offline import OfflineRun
+from netdown.stream.replay_run import ReplayRun
 from netdown.testing import APP, messages, simulated_fleet
 from tests.integration.device_facts import latest_device_facts
 
@@ -49,7 +49,7 @@ def test_worker_killed_mid_stream_and_restarted_counts_every_episode_once(
     kafka: KafkaBroker, topic_name: str, tmp_path: Path
 ) -> None:
     events = simulated_fleet(DEVICES, FLEET_MS, seed=11, params=PARAMS)
-    truth = OfflineRun(PARAMS)
+    truth = ReplayRun(PARAMS)
     truth.feed_all(events)
     # A short session timeout: the group hands the dead worker's partitions over in seconds, not 30.
     devices_topic = f"{topic_name}.devices"
@@ -92,7 +92,7 @@ def test_partitions_moving_between_workers_keep_every_count_exact(
     kafka: KafkaBroker, topic_name: str, tmp_path: Path
 ) -> None:
     events = simulated_fleet(DEVICES, FLEET_MS // 2, seed=12, params=PARAMS)
-    truth = OfflineRun(PARAMS)
+    truth = ReplayRun(PARAMS)
     truth.feed_all(events)
     first = StreamWorker.named(kafka.bootstrap, tmp_path / "first", topic_name, partitions=PARTITIONS, extra_args=FLAGS)
     second = StreamWorker.named(
@@ -135,14 +135,14 @@ def _wait_together(first: StreamWorker, second: StreamWorker, condition: Callabl
         time.sleep(0.2)
 
 
-def _assert_counts_equal_truth(metrics: Metrics, truth: OfflineRun) -> None:
+def _assert_counts_equal_truth(metrics: Metrics, truth: ReplayRun) -> None:
     """Every durable counter and gauge, summed over partitions, equals the pure detector's tally."""
     assert metrics.by("netdown_events_total", "type") == truth.events_by_type
     assert metrics.by("netdown_failure_signals_total", "class") == {str(k): v for k, v in truth.signals.items()}
     assert metrics.by("netdown_events_dropped_total", "reason") == {"duplicate": 0, "late": 0, **truth.dropped}
     assert metrics.value("netdown_events_lost_total") == truth.lost
     episodes = Counter(
-        (normalise_os_version(i.platform, i.os_version), i.platform, i.app, i.kind) for i in truth.incidents.values()
+        (normalise_os_version(i.platform, i.os_version), i.platform, i.app, i.kind) for i in truth.final_incidents()
     )
     assert metrics.sum_by("netdown_episodes_total", "os_version", "platform", "app", "kind") == episodes
     final = truth.final_incidents()

@@ -20,7 +20,7 @@ from netdown.detection.detector import DetectorParams
 from netdown.devstack.kafka import KafkaBroker
 from netdown.devstack.stream_worker import Metrics, StreamWorker, create_topics, produce, read_topic
 from netdown.stream.dlq import MAX_FORWARDED_VALUE_BYTES
-from netdown.stream.offline import OfflineRun
+from netdown.stream.replay_run import ReplayRun
 from netdown.stream.settings import detector_flags
 from netdown.testing import APP, T0_MS, Device, messages
 from tests.integration.device_facts import latest_device_facts
@@ -111,7 +111,7 @@ def test_an_event_a_year_ahead_is_refused_as_clock_skew_and_hides_nothing_the_de
     device.conn(now_ms - 20_000)  # and its recovery
     device.heartbeat(now_ms - 10_000)
     produce(kafka.bootstrap, worker.events_topic, messages(device.events))
-    honest = OfflineRun(PARAMS)  # the device's events without the jump: what the worker must have made of them
+    honest = ReplayRun(PARAMS)  # the device's events without the jump: what the worker must have made of them
     honest.feed_all(event for index, event in enumerate(device.events) if index != 3)
     with worker:
         metrics = worker.wait_for(

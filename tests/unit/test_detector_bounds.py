@@ -18,15 +18,16 @@ from netdown.detection.detector import (
     MAX_SYSTEM_PATHS,
     MAX_TRANSIENTS,
     DetectorParams,
+    EpisodeChanged,
     EventDropped,
     EventsLost,
-    IncidentChanged,
     SignalClassified,
     Transition,
 )
 from netdown.detection.incident import EPISODE_KIND
+from netdown.detection.inventory import Inventory
+from netdown.stream.engine import Context, apply_events
 from netdown.stream.labels import OTHER, normalise_os_version, os_version_values
-from netdown.stream.processing import Context, apply_events
 from netdown.stream.record import (
     RECORD_BUDGET_BYTES,
     STATE_BUDGET_BYTES,
@@ -64,9 +65,8 @@ def _worst_case_state() -> detector.DeviceState:
     """A state with every bounded collection full of the longest strings: what a hostile device can reach."""
     device = Device("d" * 64)
     state = detector.new_device(device.device_id)
-    state.boot_id, state.platform, state.os_version, state.os_build = _NAME, "darwin", _TEXT, _TEXT
+    state.boot_id = _NAME
     state.past_boots = [f"{i}".ljust(256, "b") for i in range(detector._MAX_PAST_BOOTS)]
-    state.facts = _largest_facts()
     state.seen = {2**64 - 1 - i: 2**63 - 1 - i for i in range(MAX_SEEN_IDS)}
     state.seq_gaps = [detector._SeqGap(2**62 + 2 * i, 2**62 + 2 * i, 2**62) for i in range(detector._MAX_SEQ_GAPS)]
     # The buffer as full as it may be left: one byte more would release its head.
@@ -93,6 +93,11 @@ def _worst_case_state() -> detector.DeviceState:
     return state
 
 
+def _worst_case_inventory() -> Inventory:
+    """The longest release the wire contract allows and the largest heartbeat facts."""
+    return Inventory(platform="darwin", os_version=_TEXT, os_build=_TEXT, facts=_largest_facts(), first_seen_ms=2**62)
+
+
 def _worst_case_counters() -> Counters:
     """Counters under every OS release label of both platforms, for an allowlist of 16 apps of 64 characters:
     a device that reported every release and had episodes in each. They are cumulative, so not bounded
@@ -116,11 +121,12 @@ def _worst_case_counters() -> Counters:
 def test_worst_case_record_is_within_budget() -> None:
     state = _worst_case_state()
     record = new_record(state.device_id, 0)
-    record.detector, record.counters = state, _worst_case_counters()
+    record.detector, record.inventory, record.counters = state, _worst_case_inventory(), _worst_case_counters()
     size = len(encode_record(record))
     state_size = len(msgspec.msgpack.encode(state))
-    print(f"worst-case record: {size} bytes, of which detector state {state_size}")
-    assert state_size <= STATE_BUDGET_BYTES
+    inventory_size = len(msgspec.msgpack.encode(record.inventory))
+    print(f"worst-case record: {size} bytes, of which detector state {state_size}, inventory {inventory_size}")
+    assert state_size + inventory_size <= STATE_BUDGET_BYTES  # what the detector state held before the inventory
     assert size <= RECORD_BUDGET_BYTES
     assert decode_record(encode_record(record)) == record
 
@@ -183,7 +189,7 @@ def test_a_flood_within_lateness_keeps_the_record_within_budget() -> None:
     assert any(isinstance(t, EventDropped) and t.reason == "duplicate" for t in transitions)
     # Shuffled over more seq gaps than are tracked, the oldest gaps are counted lost early: never more than sent.
     assert sum(t.count for t in transitions if isinstance(t, EventsLost)) < 50_000
-    opened = [t for t in transitions if isinstance(t, IncidentChanged) and t.change == "opened"]
+    opened = [t for t in transitions if isinstance(t, EpisodeChanged) and t.change == "opened"]
     assert len(opened) >= 1
 
 
@@ -201,7 +207,11 @@ def test_a_flood_through_a_batch_is_stored_within_budget() -> None:
     # The next batch reads it back and goes on.
     more = _flood(1_000, seed=12)
     later = apply_events(
-        stored, [(e, len(events) + i) for i, e in enumerate(more)], partition=0, now_ms=T0_MS, context=context
+        decode_record(stored),
+        [(e, len(events) + i) for i, e in enumerate(more)],
+        partition=0,
+        now_ms=T0_MS,
+        context=context,
     )
     assert later is not None
     assert len(encode_record(later.record)) <= STATE_BUDGET_BYTES

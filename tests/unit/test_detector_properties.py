@@ -18,18 +18,19 @@ from hypothesis import strategies as st
 from netdown import wire
 from netdown.detection.detector import (
     DetectorParams,
+    EpisodeChanged,
+    EventApplied,
     EventDropped,
-    IncidentChanged,
     SignalClass,
     SignalClassified,
     flush,
     is_affected,
     is_stuck,
     new_device,
-    open_incidents,
+    open_episodes,
     step,
 )
-from netdown.stream.offline import OfflineRun
+from netdown.stream.replay_run import ReplayRun
 from netdown.testing import sample_event
 
 T0_MS = 1_732_540_800_000
@@ -88,7 +89,7 @@ def _history(steps: list[tuple[int, str]], device: str = "mac-prop-0001") -> lis
 
 
 def _outcome(events: list[wire.Event]) -> tuple[list[Any], dict[str, int], int]:
-    run = OfflineRun(PARAMS)
+    run = ReplayRun(PARAMS)
     run.feed_all(events)
     return run.final_incidents(), dict(run.signals), run.lost
 
@@ -122,7 +123,7 @@ def test_every_failure_signal_is_classified_exactly_once(steps: list[tuple[int, 
         for e in events
         if isinstance(e, wire.PathEvent) and e.observer == "app" and e.reason == "policy_denied"
     }
-    run = OfflineRun(PARAMS)
+    run = ReplayRun(PARAMS)
     classified = [t.event_id for e in events for t in run.feed(e) if isinstance(t, SignalClassified)]
     classified += [t.event_id for t in run.finish() if isinstance(t, SignalClassified)]
     assert sorted(classified) == sorted(signals)
@@ -146,11 +147,12 @@ def test_in_order_events_are_applied_at_once_after_the_devices_first_event() -> 
     assert first == []
     assert state.frontier_ms is None, "the device's first event waits: an earlier one may still come"
     opened = step(state, events[1], now_ms=events[0].ts_ms + PARAMS.lateness_ms, params=PARAMS)
-    assert [type(t) for t in opened] == [SignalClassified, IncidentChanged]
+    assert [type(t) for t in opened] == [EventApplied, EventApplied, SignalClassified, EpisodeChanged]
+    assert [t.event for t in opened if isinstance(t, EventApplied)] == events[:2]
     assert is_affected(state)
-    assert [i.opened_ms for i in open_incidents(state)] == [events[1].ts_ms]
+    assert [episode.opened_ms for episode in open_episodes(state)] == [events[1].ts_ms]
     closed = step(state, events[2], now_ms=events[0].ts_ms + PARAMS.lateness_ms + 1, params=PARAMS)
-    assert [t.change for t in closed if isinstance(t, IncidentChanged)] == ["closed"]
+    assert [t.change for t in closed if isinstance(t, EpisodeChanged)] == ["closed"]
     assert not is_affected(state)
 
 
@@ -168,7 +170,7 @@ def test_stuck_device_is_reported_once_its_episode_passes_t() -> None:
     events = _history([(0, "system_wifi"), (20_000, "enetdown"), (PARAMS.stuck_ms + 1, "probe_ok")])
     state = new_device("mac-prop-0001")
     transitions = [t for e in events for t in step(state, e, now_ms=10**15, params=PARAMS)]
-    assert [t.change for t in transitions if isinstance(t, IncidentChanged)] == ["opened", "stuck"]
+    assert [t.change for t in transitions if isinstance(t, EpisodeChanged)] == ["opened", "stuck"]
     assert is_stuck(state)
     assert flush(state, PARAMS) == []
 

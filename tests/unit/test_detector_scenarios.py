@@ -19,7 +19,7 @@ import yaml
 
 from netdown import wire
 from netdown.detection.detector import DetectorParams
-from netdown.stream.offline import OfflineRun
+from netdown.stream.replay_run import ReplayRun
 from netdown.testing import sample_event
 
 CASES_DIR = Path(__file__).parent / "detector_cases"
@@ -89,13 +89,13 @@ def _params(case: dict[str, Any]) -> DetectorParams:
     return DetectorParams(**overrides)
 
 
-def _run(events: list[wire.Event], params: DetectorParams) -> OfflineRun:
-    run = OfflineRun(params)
+def _run(events: list[wire.Event], params: DetectorParams) -> ReplayRun:
+    run = ReplayRun(params)
     run.feed_all(events)
     return run
 
 
-def _episodes(run: OfflineRun) -> list[dict[str, Any]]:
+def _episodes(run: ReplayRun) -> list[dict[str, Any]]:
     """Final episodes in the shorthand of the cases (times in seconds after T0)."""
     return [
         {
@@ -145,7 +145,7 @@ def test_scenario(name: str, case: dict[str, Any]) -> None:
     events = [_event(index, spec) for index, spec in enumerate(case["events"])]
     expected = case["expect"]
     deliveries = case.get("deliveries", ["as_written", "shuffled", "duplicated"])
-    runs: dict[str, OfflineRun] = {"as_written": _run(events, params)}
+    runs: dict[str, ReplayRun] = {"as_written": _run(events, params)}
     if "shuffled" in deliveries:
         runs |= {
             f"shuffled-{seed}": _run(_shuffled(events, params.lateness_ms, seed), params) for seed in SHUFFLE_SEEDS

@@ -89,7 +89,16 @@ def test_the_namespace_is_shared_and_every_module_has_one_home() -> None:
     assert not any((_src(member) / "netdown" / "__init__.py").exists() for member in MEMBERS), (
         "netdown is a PEP 420 namespace: an __init__.py would hide the other members"
     )
-    assert {owners[m] for m in ("netdown.wire", "netdown.detection.detector", "netdown.cli_args")} == {"core"}
+    assert {
+        owners[m]
+        for m in (
+            "netdown.wire",
+            "netdown.topics",
+            "netdown.stamping",
+            "netdown.detection.detector",
+            "netdown.cli_args",
+        )
+    } == {"core"}
     # The folders at the repository root are distributions, not importable packages of a second path.
     assert not [member for member in MEMBERS if (ROOT / member / "__init__.py").exists()]
 

@@ -18,11 +18,11 @@ from faust.types import TP
 from netdown import wire
 from netdown.detection.detector import DetectorParams
 from netdown.devstack.stream_worker import Metrics
-from netdown.stream.fleet import FleetView
+from netdown.stream.engine import Context, apply_events, apply_tick
 from netdown.stream.labels import Labeler
 from netdown.stream.metrics import WorkerMetrics, WorkerMonitor
-from netdown.stream.processing import Context, apply_events, apply_tick
-from netdown.stream.record import DeviceRecord, encode_record
+from netdown.stream.partition_totals import PartitionTotals
+from netdown.stream.record import DeviceRecord
 from netdown.testing import APP, T0_MS, Device
 
 GOLDEN: Final = Path(__file__).resolve().parents[1] / "fixtures" / "metrics" / "worker.prom"
@@ -58,12 +58,11 @@ def _replay(events: list[wire.Event], partition: int, now_ms: int) -> DeviceReco
     items = [(event, offset) for offset, event in enumerate(events)]
     outcome = apply_events(None, items, partition=partition, now_ms=now_ms, context=CONTEXT)
     assert outcome is not None
-    stored = encode_record(outcome.record)
     # The worker's tick, L later: what waited for processing time (here the lost events) is settled.
-    return apply_tick(stored, now_ms=now_ms + PARAMS.lateness_ms, context=CONTEXT).record
+    return apply_tick(outcome.record, now_ms=now_ms + PARAMS.lateness_ms, context=CONTEXT).record
 
 
-def _metrics(view: FleetView) -> WorkerMetrics:
+def _metrics(view: PartitionTotals) -> WorkerMetrics:
     metrics = WorkerMetrics(
         view,
         stale_ms=PARAMS.stale_ms,
@@ -80,9 +79,9 @@ def _metrics(view: FleetView) -> WorkerMetrics:
 
 def test_fleet_view_updated_record_by_record_equals_one_rebuilt_from_the_records() -> None:
     records = _records()
-    rebuilt = FleetView()
+    rebuilt = PartitionTotals()
     rebuilt.rebuild(records.items(), partitions={0, 1})
-    incremental = FleetView()
+    incremental = PartitionTotals()
     for key, record in records.items():
         incremental.update(key, record, record.counters)
     assert incremental.totals == rebuilt.totals
@@ -92,7 +91,7 @@ def test_fleet_view_updated_record_by_record_equals_one_rebuilt_from_the_records
 
 
 def test_a_rebuild_counts_only_the_partitions_the_worker_owns() -> None:
-    view = FleetView()
+    view = PartitionTotals()
     view.rebuild(_records().items(), partitions={1, 7})
     assert set(view.totals) == {1, 7}
     assert [facts.partition for facts in view.devices.values()] == [1]
@@ -100,7 +99,7 @@ def test_a_rebuild_counts_only_the_partitions_the_worker_owns() -> None:
 
 
 def test_a_revoked_partition_stops_being_exported_and_the_others_keep_their_totals() -> None:
-    view = FleetView()
+    view = PartitionTotals()
     view.rebuild(_records().items(), partitions={0, 1})
     kept = view.totals[0]
     view.retain({0})
@@ -109,7 +108,7 @@ def test_a_revoked_partition_stops_being_exported_and_the_others_keep_their_tota
 
 
 def test_gauges_count_affected_stuck_and_recently_seen_devices_by_release() -> None:
-    view = FleetView()
+    view = PartitionTotals()
     view.rebuild(_records().items(), partitions={0, 1})
     gauges = view.gauges(NOW_MS, PARAMS.stale_ms)
     assert gauges[(0, "15.1")] == (1, 1, 1)  # the stuck episode's device
@@ -118,7 +117,7 @@ def test_gauges_count_affected_stuck_and_recently_seen_devices_by_release() -> N
 
 
 def test_scraped_metrics_sum_over_partitions_like_prometheus_rules() -> None:
-    view = FleetView()
+    view = PartitionTotals()
     view.rebuild(_records().items(), partitions={0, 1})
     scraped = Metrics(_metrics(view).render().decode())
     assert scraped.value("netdown_episodes_total") == 2
@@ -133,7 +132,7 @@ def test_scraped_metrics_sum_over_partitions_like_prometheus_rules() -> None:
 
 
 def test_the_faust_sensor_keeps_its_end_offsets_without_per_message_series() -> None:
-    metrics = _metrics(FleetView())
+    metrics = _metrics(PartitionTotals())
     monitor = WorkerMonitor(metrics=metrics.faust)
     tp = TP("netdown.events.v1", 3)
     for offset in range(5):
@@ -146,7 +145,7 @@ def test_the_faust_sensor_keeps_its_end_offsets_without_per_message_series() -> 
 
 
 def test_exposition_matches_the_golden_file() -> None:
-    view = FleetView()
+    view = PartitionTotals()
     view.rebuild(_records().items(), partitions={0, 1})
     exposition = "".join(
         line + "\n" for line in _metrics(view).render().decode().splitlines() if "_created" not in line
@@ -158,7 +157,7 @@ def test_exposition_matches_the_golden_file() -> None:
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed (apt-get install prometheus)")
 def test_promtool_accepts_the_exposition() -> None:
-    view = FleetView()
+    view = PartitionTotals()
     view.rebuild(_records().items(), partitions={0, 1})
     checked = subprocess.run(
         ["promtool", "check", "metrics"], input=_metrics(view).render(), capture_output=True, check=False

@@ -27,6 +27,9 @@ CORE_FILES: Final = {
     "netdown/wire.py",
     "netdown/version.py",
     "netdown/cli_args.py",
+    "netdown/topics.py",
+    "netdown/stamping.py",
+    "netdown/detection/inventory.py",
     "netdown/detection/detector.py",
     "netdown/py.typed",
 }

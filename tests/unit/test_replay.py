@@ -1,6 +1,6 @@
 """``netdown-stream replay``: captured events in, each episode's final record out, bad lines counted, never fatal.
 
-The expected incidents come from the library (:class:`OfflineRun` over the same events), except for one
+The expected incidents come from the library (:class:`ReplayRun` over the same events), except for one
 scenario checked by hand. The command-line contract (exit codes, stdin, stdout and stderr) is proven on
 the installed console script; everything else calls the module in process, which is much faster.
 """
@@ -22,11 +22,11 @@ import pytest
 from benchmarks.replay_throughput import fleet_capture
 from netdown import cli_io, wire
 from netdown.detection.detector import DetectorParams, SignalClass
+from netdown.detection.device_facts import decode_device_facts
 from netdown.detection.incident import encode_incident
 from netdown.stream import replay
-from netdown.stream.devices import decode_device_facts
 from netdown.stream.dlq import CLOCK_SKEW
-from netdown.stream.offline import OfflineRun
+from netdown.stream.replay_run import ReplayRun
 from netdown.testing import sample_event
 
 NETDOWN_STREAM: Final = Path(sys.executable).parent / "netdown-stream"
@@ -84,9 +84,9 @@ def _row(summary: str, label: str) -> str:
     return rows[0]
 
 
-def _ground_truth(lines: Sequence[bytes]) -> tuple[bytes, OfflineRun]:
+def _ground_truth(lines: Sequence[bytes]) -> tuple[bytes, ReplayRun]:
     """What the library itself says about these lines: the final incidents as NDJSON, and its run."""
-    run = OfflineRun(DetectorParams())
+    run = ReplayRun(DetectorParams())
     run.feed_all(event for event in map(wire.decode, lines) if not isinstance(event, wire.Rejection))
     return b"".join(encode_incident(incident) + b"\n" for incident in run.final_incidents()), run
 

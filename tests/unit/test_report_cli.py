@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from netdown.detection.device_facts import encode_device_facts
 from netdown.detection.incident import encode_incident
 from netdown.devstack.kafka import free_port
 from netdown.report.cli import main
 from netdown.report.testing import HOUR_MS, T0_MS, device, incident
-from netdown.stream.devices import encode_device_facts
 
 FILTER = "com.acme.filter"
 

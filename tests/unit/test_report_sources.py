@@ -12,6 +12,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from netdown.detection.device_facts import encode_device_facts
 from netdown.detection.incident import decode_incident, encode_incident, latest_incidents
 from netdown.devstack.kafka import free_port
 from netdown.report.sources import (
@@ -25,7 +26,6 @@ from netdown.report.sources import (
 )
 from netdown.report.testing import HOUR_MS, T0_MS, device, incident
 from netdown.report.window import Window, format_duration, parse_time
-from netdown.stream.devices import encode_device_facts
 
 # --- NDJSON and merging ------------------------------------------------------------------------------------
 

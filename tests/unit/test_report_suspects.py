@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from netdown.detection.device_facts import DeviceFacts
 from netdown.detection.incident import Incident
 from netdown.report.facts import FactView, fact_family, fact_view
 from netdown.report.render import render
@@ -11,7 +12,6 @@ from netdown.report.stats import risk_ratio_interval
 from netdown.report.suspects import document, suspects
 from netdown.report.testing import HOUR_MS, T0_MS, device, incident
 from netdown.report.window import DAY_MS, Window
-from netdown.stream.devices import DeviceFacts
 
 DAY = Window(T0_MS, T0_MS + DAY_MS)
 VPN = "com.example.vpn.tunnel"

@@ -7,7 +7,7 @@ import pytest
 from netdown.detection.detector import DetectorParams
 from netdown.detection.incident import CloseReason, Incident
 from netdown.sim import FleetSpec, GroundTruth, RunInfo, Score, TrueEpisode, score, simulate
-from netdown.stream.offline import OfflineRun
+from netdown.stream.replay_run import ReplayRun
 from netdown.testing import APP, T0_MS
 
 # The time scale of a live demo: every window a few seconds, so episodes open and close while one watches.
@@ -35,7 +35,7 @@ def test_the_pure_detector_finds_the_planted_episodes_and_nothing_else(
         p_lost=0.002,
     )
     simulation = simulate(spec, start_ms=T0_MS, duration_ms=duration_ms, params=params)
-    run = OfflineRun(params)
+    run = ReplayRun(params)
 
     run.feed_all(delivery.event for delivery in simulation.deliveries)
     result = score(simulation.truth, run.final_incidents())

@@ -11,12 +11,18 @@ from hypothesis import strategies as st
 
 from netdown import wire
 from netdown.detection import detector
-from netdown.detection.detector import MAX_SEQ_JUMP, DetectorParams, EventsLost, IncidentChanged, SeqRestarted
+from netdown.detection.detector import (
+    MAX_SEQ_JUMP,
+    DetectorParams,
+    EpisodeChanged,
+    EventsLost,
+    SeqRestarted,
+)
 from netdown.stream.admission import FleetClock, check_clock
 from netdown.stream.dlq import CLOCK_SKEW, Rejected
+from netdown.stream.engine import Context, apply_events
 from netdown.stream.labels import Labeler
-from netdown.stream.offline import OfflineRun
-from netdown.stream.processing import Context, apply_events
+from netdown.stream.replay_run import ReplayRun
 from netdown.stream.spool_reports import SpoolReport, reported_loss
 from netdown.testing import APP, T0_MS, Device
 
@@ -66,7 +72,7 @@ def test_replay_refuses_a_failure_a_year_ahead_so_it_opens_no_phantom_episode_an
     jumper.conn(T0_MS + 25_000, enetdown=True)  # back to the right time: a real failure with the system healthy
     jumper.conn(T0_MS + 40_000)  # and its recovery
     jumper.heartbeat(T0_MS + 45_000)
-    run = OfflineRun(PARAMS)
+    run = ReplayRun(PARAMS)
     for event in sorted([*honest.events, *jumper.events], key=lambda e: e.seq):  # interleaved, jump mid-stream
         run.feed(event)
     run.finish()
@@ -92,7 +98,7 @@ def test_in_replay_one_device_ahead_of_the_others_does_not_make_their_reordering
     shuffled.events.remove(next_one)
     arrivals = [*shuffled.events, ahead.heartbeat(T0_MS + 240_000), next_one, late]
     assert following in arrivals
-    run = OfflineRun(PARAMS)
+    run = ReplayRun(PARAMS)
     for event in arrivals:
         run.feed(event)
     run.finish()
@@ -108,7 +114,7 @@ def test_a_reboot_starts_the_device_time_afresh_even_when_its_clock_went_back() 
     _healthy(device, T0_MS)
     device.conn(T0_MS + 20_000, enetdown=True)
     device.conn(T0_MS + 30_000)
-    run = OfflineRun(PARAMS)
+    run = ReplayRun(PARAMS)
     run.feed_all(device.events)
     assert run.dropped["late"] == 0, "the new boot's events are not late against the old boot's clock"
     assert [(i.opened_ms, i.close_reason) for i in run.final_incidents()] == [
@@ -128,7 +134,7 @@ def test_a_seq_jump_to_int64_max_is_a_new_numbering_not_nine_quintillion_lost_ev
     out += detector.flush(state, PARAMS)
     assert [t for t in out if isinstance(t, SeqRestarted)] == [SeqRestarted(previous=(1, 3), seq=INT64_MAX - 1)]
     assert sum(t.count for t in out if isinstance(t, EventsLost)) == 0
-    changes = [t.change for t in out if isinstance(t, IncidentChanged)]
+    changes = [t.change for t in out if isinstance(t, EpisodeChanged)]
     assert changes == ["opened", "closed"], "the new numbering's events are applied at once, in order"
 
 
@@ -138,7 +144,7 @@ def test_a_gap_up_to_the_bound_is_lost_events_and_one_past_it_is_a_new_numbering
         _healthy(device, T0_MS)
         device.seq += jump - 1
         device.heartbeat(T0_MS + 10_000)
-        run = OfflineRun(PARAMS)
+        run = ReplayRun(PARAMS)
         run.feed_all(device.events)
         assert (run.lost, run.seq_restarts) == (lost, restarts)
 
@@ -184,7 +190,7 @@ def test_replay_refuses_exactly_the_events_ahead_of_every_other_device_by_more_t
 ) -> None:
     """The replay's fast path and its fleet clock agree with the rule: judged by the others' latest admitted time."""
     params = DetectorParams(max_skew_ms=300_000)
-    run = OfflineRun(params)
+    run = ReplayRun(params)
     admitted: dict[str, int] = {}
     for seq, (device, offset) in enumerate(arrivals, start=1):
         device_id = f"mac-prop-{device:05d}"

@@ -24,7 +24,6 @@ import msgspec
 
 __all__ = [
     "DEVICE_ID_PATTERN",
-    "EVENTS_TOPIC",
     "EVENT_TYPES",
     "MAX_EVENT_BYTES",
     "SCHEMA_VERSION",
@@ -57,7 +56,6 @@ __all__ = [
 
 SCHEMA_VERSION: Final = 1
 MAX_EVENT_BYTES: Final = 64 * 1024
-EVENTS_TOPIC: Final = "netdown.events.v1"  # where agents publish, keyed by device_id
 # `(?!\n)`: Python's `$` also matches before a final newline (msgspec validates with `re.search`), which would
 # let `"abcdefgh\n"` through as a distinct Kafka key; the lookahead forbids it and reads the same in JSON Schema.
 DEVICE_ID_PATTERN: Final = r"^[A-Za-z0-9._-]{8,64}(?!\n)$"

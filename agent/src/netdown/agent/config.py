@@ -20,7 +20,7 @@ from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
-from netdown import wire
+from netdown.topics import EVENTS_TOPIC
 
 __all__ = ["AgentConfig", "ConfigError", "Secret", "check_option", "load_config"]
 
@@ -60,7 +60,7 @@ class BrokerConfig(_Section, frozen=True):
     """Where events go and how to authenticate (kafka-python's option names)."""
 
     bootstrap: str
-    topic: str = wire.EVENTS_TOPIC
+    topic: str = EVENTS_TOPIC
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     ssl_cafile: str | None = None
     ssl_certfile: str | None = None

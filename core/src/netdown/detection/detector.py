@@ -3,8 +3,10 @@
 The same functions run in the Faust worker, in ``netdown-stream replay`` and in the tests. Callers own
 one :class:`DeviceState` per device, feed it events with :func:`step`, let processing time pass with
 :func:`tick` (a live worker, for devices gone quiet) and end an input with :func:`flush`; each
-returns the :data:`Transition` s it caused
-(classified failure signals, incident changes, lost and dropped events). ``now_ms`` is the caller's
+returns the :data:`Transition` s it caused, in the order they happened (events applied, classified
+failure signals, episode changes, lost and dropped events). What a device *is* (its release, its
+heartbeat facts, its history) is not the detector's business: :mod:`netdown.detection.inventory` follows
+the applied events and episode changes to build the device facts and the incident records. ``now_ms`` is the caller's
 processing clock (wall time in the worker, the input's own time in replay); the detector's judgements
 use only event time (``ts_ms``), so the same events give the same episodes whatever their arrival.
 
@@ -39,14 +41,15 @@ import enum
 import hashlib
 import heapq
 from dataclasses import dataclass
-from typing import Final, Literal, TypeAlias
+from typing import Final, Literal, TypeAlias, get_args
 
 import msgspec
 
 from netdown import wire
-from netdown.detection.incident import Incident
+from netdown.detection.incident import CloseReason
 
 __all__ = [
+    "DROP_REASONS",
     "MAX_APPS",
     "MAX_BUFFER_BYTES",
     "MAX_PROBES",
@@ -56,9 +59,12 @@ __all__ = [
     "MAX_TRANSIENTS",
     "DetectorParams",
     "DeviceState",
+    "DropReason",
+    "Episode",
+    "EpisodeChanged",
+    "EventApplied",
     "EventDropped",
     "EventsLost",
-    "IncidentChanged",
     "SeqRestarted",
     "SignalClass",
     "SignalClassified",
@@ -68,7 +74,7 @@ __all__ = [
     "is_stuck",
     "new_device",
     "next_due_ms",
-    "open_incidents",
+    "open_episodes",
     "step",
     "tick",
 ]
@@ -164,11 +170,30 @@ class SignalClassified(msgspec.Struct, frozen=True, kw_only=True):
     event_id: str
 
 
-class IncidentChanged(msgspec.Struct, frozen=True, kw_only=True):
-    """An episode opened, became stuck, or closed; ``incident`` is its record as of now."""
+class Episode(msgspec.Struct, frozen=True, kw_only=True):
+    """One episode of an app as of now: what detection says of it (the incident record adds the device's facts)."""
+
+    app: str
+    opened_ms: int
+    evidence: tuple[str, ...]  # the failure signal's event_id, then the system path's that made it an episode
+    stuck: bool = False
+    closed_ms: int | None = None
+    close_reason: CloseReason | None = None
+
+
+class EpisodeChanged(msgspec.Struct, frozen=True, kw_only=True):
+    """An episode opened, became stuck, or closed; ``episode`` is how it stands after the change."""
 
     change: Literal["opened", "stuck", "closed"]
-    incident: Incident
+    episode: Episode
+
+
+class EventApplied(msgspec.Struct, frozen=True, gc=False):
+    """An event took effect on the state (not dropped, no longer buffered), in application order: the
+    transitions after it in a list happened with it applied. How the inventory follows a device's release
+    and heartbeat facts as of each episode change, whatever order the events arrived in."""
+
+    event: wire.Event
 
 
 class EventsLost(msgspec.Struct, frozen=True, kw_only=True):
@@ -177,10 +202,15 @@ class EventsLost(msgspec.Struct, frozen=True, kw_only=True):
     count: int
 
 
+DropReason: TypeAlias = Literal["duplicate", "late"]
+# Every reason a valid event is dropped for: the metric's and the replay summary's keys.
+DROP_REASONS: Final[tuple[DropReason, ...]] = get_args(DropReason)
+
+
 class EventDropped(msgspec.Struct, frozen=True, kw_only=True):
     """A valid event that changed nothing: a repeated ``event_id``, or too late to matter."""
 
-    reason: Literal["duplicate", "late"]
+    reason: DropReason
     event_id: str
 
 
@@ -191,7 +221,7 @@ class SeqRestarted(msgspec.Struct, frozen=True, kw_only=True):
     seq: int
 
 
-Transition: TypeAlias = SignalClassified | IncidentChanged | EventsLost | EventDropped | SeqRestarted
+Transition: TypeAlias = EventApplied | SignalClassified | EpisodeChanged | EventsLost | EventDropped | SeqRestarted
 
 # Classes whose signal needs the app's state: an episode to open, a transient to wait out.
 _STATEFUL: Final = frozenset({SignalClass.EPISODE, SignalClass.TRANSIENT})
@@ -253,19 +283,14 @@ class _SeqGap(msgspec.Struct, array_like=True, gc=False):
 
 
 class DeviceState(msgspec.Struct, kw_only=True):
-    """Everything the detector knows about one device. Mutated in place by step, tick and flush.
-
-    Besides what detection needs, it keeps the little history the device-facts record reports
-    (:mod:`netdown.stream.devices`): when the device was first seen, its episodes opened and stuck.
+    """Everything the detector knows about one device, and nothing more: what detection needs. Mutated in
+    place by step, tick and flush. (What the device-facts record reports besides, its release and history,
+    is the inventory's: :class:`netdown.detection.inventory.Inventory`.)
     """
 
     device_id: str
     boot_id: str | None = None
     past_boots: list[str] = msgspec.field(default_factory=list)
-    platform: str = ""
-    os_version: str = ""
-    os_build: str = ""
-    facts: wire.Facts | None = None
     frontier_ms: int | None = None  # latest event time applied
     max_ts_ms: int | None = None  # latest event time seen
     last_seen_arrival_ms: int | None = None
@@ -281,13 +306,14 @@ class DeviceState(msgspec.Struct, kw_only=True):
     system_paths: list[_SystemPath] = msgspec.field(default_factory=list)
     probes: list[_Probe] = msgspec.field(default_factory=list)
     apps: dict[str, _AppState] = msgspec.field(default_factory=dict)
-    first_seen_ms: int | None = None  # earliest event time applied
-    episodes: int = 0  # episodes opened
-    stuck_closed: int = 0  # episodes that closed stuck
-    last_episode_ms: int | None = None  # opening time of the latest episode
 
 
 _PENDING_ENCODER: Final = msgspec.msgpack.Encoder()
+# Bound once: _id_key runs for every event, and looking these up each time cost about a tenth of it.
+_BLAKE2B: Final = hashlib.blake2b
+_FROM_BYTES: Final = int.from_bytes
+# Where a buffered event is encoded to measure it: reused, so measuring allocates no bytes object per event.
+_PENDING_SCRATCH: Final = bytearray()
 
 
 def new_device(device_id: str) -> DeviceState:
@@ -372,7 +398,7 @@ def _id_key(event_id: str) -> int:
     Two ids within one device's window of L sharing a digest (a duplicate wrongly dropped) has a
     probability of about n^2 / 2^65 for n ids: nil.
     """
-    return int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=8).digest(), "big")
+    return _FROM_BYTES(_BLAKE2B(event_id.encode(), digest_size=8).digest(), "big")
 
 
 def is_affected(state: DeviceState) -> bool:
@@ -385,9 +411,9 @@ def is_stuck(state: DeviceState) -> bool:
     return any(app.episode is not None and app.episode.stuck for app in state.apps.values())
 
 
-def open_incidents(state: DeviceState) -> list[Incident]:
-    """The device's open episodes as incident records."""
-    return [_incident(state, name, app.episode) for name, app in state.apps.items() if app.episode is not None]
+def open_episodes(state: DeviceState) -> list[Episode]:
+    """The device's open episodes, as of now."""
+    return [_episode(name, app.episode) for name, app in state.apps.items() if app.episode is not None]
 
 
 # --- ordering ---
@@ -399,7 +425,8 @@ def _buffer_order(pending: _Pending) -> tuple[int, int]:
 
 def _buffer(state: DeviceState, pending: _Pending) -> None:
     """Insert in (ts, seq) order; an event later than the tail (the usual case while a gap is open) is appended."""
-    pending.size = len(_PENDING_ENCODER.encode(pending))
+    _PENDING_ENCODER.encode_into(pending, _PENDING_SCRATCH)
+    pending.size = len(_PENDING_SCRATCH)
     state.buffer_bytes += pending.size
     buffer = state.buffer
     if not buffer or (buffer[-1].ts_ms, buffer[-1].seq) < (pending.ts_ms, pending.seq):
@@ -514,10 +541,9 @@ def _apply(state: DeviceState, event: wire.Event, params: DetectorParams, out: l
         _reboot(state, event, params, out)
     if state.frontier_ms is None or ts > state.frontier_ms:
         state.frontier_ms = ts
-    if state.first_seen_ms is None or ts < state.first_seen_ms:
-        state.first_seen_ms = ts
     state.last_applied_seq = event.seq
-    state.platform, state.os_version, state.os_build = event.platform, event.os_version, event.os_build
+    # After a reboot's closes (they happened in the old boot) and before what the event itself causes.
+    out.append(EventApplied(event))  # positional: one per event, the cheapest construction
     _observe(state, event, params, out)
     for app_state in state.apps.values():
         if app_state.episode is not None and not app_state.episode.stuck:
@@ -546,7 +572,7 @@ def _observe(state: DeviceState, event: wire.Event, params: DetectorParams, out:
             if len(probes) > MAX_PROBES:
                 del probes[0]
         case wire.HeartbeatEvent():
-            state.facts = event.facts
+            pass  # its facts are the inventory's (EventApplied); matched here so it skips the path cases
         case wire.PathEvent(observer="system"):
             _add_system_path(state, event)
         case wire.PathEvent(app=str(app)):
@@ -560,7 +586,7 @@ def _reboot(state: DeviceState, event: wire.Event, params: DetectorParams, out: 
     """A new boot_id: every open episode closes with ``reboot``; the old boot's network state is void."""
     for name, app in state.apps.items():
         if app.episode is not None:
-            _close(state, name, app, event.ts_ms, "reboot", params, out)
+            _close(name, app, event.ts_ms, "reboot", params, out)
         for transient in app.transients:
             out.append(_classified(name, transient, SignalClass.TRANSIENT))
         app.transients.clear()
@@ -628,7 +654,7 @@ def _failure(
     out.append(SignalClassified(app=app, signal_class=signal_class, ts_ms=ts, event_id=event_id))
     if signal_class is SignalClass.EPISODE and app_state is not None:
         assert path is not None
-        _open(state, app, app_state, ts, (event_id, path.event_id), out)
+        _open(app, app_state, ts, (event_id, path.event_id), out)
 
 
 def _transients(state: DeviceState) -> int:
@@ -636,19 +662,14 @@ def _transients(state: DeviceState) -> int:
     return sum(len(app.transients) for app in state.apps.values())
 
 
-def _open(
-    state: DeviceState, app: str, app_state: _AppState, ts: int, evidence: tuple[str, ...], out: list[Transition]
-) -> None:
+def _open(app: str, app_state: _AppState, ts: int, evidence: tuple[str, ...], out: list[Transition]) -> None:
     """Open an episode unless one is open for the app, or the app has recovered since ``ts``."""
     if app_state.episode is not None:
         return
     if app_state.last_recovery_ms is not None and app_state.last_recovery_ms > ts:
         return
     app_state.episode = _Episode(opened_ms=ts, evidence=evidence)
-    state.episodes += 1
-    if state.last_episode_ms is None or ts > state.last_episode_ms:
-        state.last_episode_ms = ts
-    out.append(IncidentChanged(change="opened", incident=_incident(state, app, app_state.episode)))
+    out.append(EpisodeChanged(change="opened", episode=_episode(app, app_state.episode)))
 
 
 def _recovery(state: DeviceState, app: str, ts: int, params: DetectorParams, out: list[Transition]) -> None:
@@ -659,7 +680,7 @@ def _recovery(state: DeviceState, app: str, ts: int, params: DetectorParams, out
     if app_state.last_recovery_ms is None or ts > app_state.last_recovery_ms:
         app_state.last_recovery_ms = ts
     if app_state.episode is not None and ts >= app_state.episode.opened_ms:
-        _close(state, app, app_state, ts, "recovered", params, out)
+        _close(app, app_state, ts, "recovered", params, out)
     if not app_state.transients:
         return
     held = [t for t in app_state.transients if t.ts_ms > ts]
@@ -708,7 +729,7 @@ def _settle_transients(
             held = signal_class is SignalClass.EPISODE and path is not None
             out.append(_classified(app, transient, SignalClass.EPISODE if held else SignalClass.TRANSIENT))
             if held and path is not None:
-                _open(state, app, app_state, transient.ts_ms, (transient.event_id, path.event_id), out)
+                _open(app, app_state, transient.ts_ms, (transient.event_id, path.event_id), out)
         app_state.transients = waiting
 
 
@@ -717,11 +738,10 @@ def _classified(app: str, transient: _Transient, signal_class: SignalClass) -> S
 
 
 def _close(
-    state: DeviceState,
     app: str,
     app_state: _AppState,
     ts: int,
-    reason: Literal["recovered", "reboot"],
+    reason: CloseReason,
     params: DetectorParams,
     out: list[Transition],
 ) -> None:
@@ -730,10 +750,15 @@ def _close(
     assert episode is not None
     app_state.episode = None
     episode.stuck = episode.stuck or ts - episode.opened_ms > params.stuck_ms
-    if episode.stuck:
-        state.stuck_closed += 1
-    incident = msgspec.structs.replace(_incident(state, app, episode), closed_ms=ts, close_reason=reason)
-    out.append(IncidentChanged(change="closed", incident=incident))
+    closed = Episode(
+        app=app,
+        opened_ms=episode.opened_ms,
+        evidence=episode.evidence,
+        stuck=episode.stuck,
+        closed_ms=ts,
+        close_reason=reason,
+    )
+    out.append(EpisodeChanged(change="closed", episode=closed))
 
 
 def _mark_stuck(state: DeviceState, params: DetectorParams, out: list[Transition]) -> None:
@@ -743,7 +768,7 @@ def _mark_stuck(state: DeviceState, params: DetectorParams, out: list[Transition
         episode = app_state.episode
         if episode is not None and not episode.stuck and frontier - episode.opened_ms > params.stuck_ms:
             episode.stuck = True
-            out.append(IncidentChanged(change="stuck", incident=_incident(state, app, episode)))
+            out.append(EpisodeChanged(change="stuck", episode=_episode(app, episode)))
 
 
 def _prune(state: DeviceState, params: DetectorParams) -> None:
@@ -767,15 +792,6 @@ def _prune(state: DeviceState, params: DetectorParams) -> None:
         del state.apps[name]
 
 
-def _incident(state: DeviceState, app: str, episode: _Episode) -> Incident:
-    return Incident(
-        device_id=state.device_id,
-        app=app,
-        opened_ms=episode.opened_ms,
-        stuck=episode.stuck,
-        os_version=state.os_version,
-        os_build=state.os_build,
-        platform=state.platform,
-        evidence=episode.evidence,
-        facts=state.facts,
-    )
+def _episode(app: str, episode: _Episode) -> Episode:
+    """A snapshot of the app's stored episode: the stored one changes later (it becomes stuck, it closes)."""
+    return Episode(app=app, opened_ms=episode.opened_ms, evidence=episode.evidence, stuck=episode.stuck)

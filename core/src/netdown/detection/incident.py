@@ -7,15 +7,15 @@ the reports. Like the wire contract, it is defined once, here.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Final, Literal, TypeAlias
+from typing import Final, Literal, TypeAlias, get_args
 
 import msgspec
 
 from netdown import wire
 
 __all__ = [
+    "CLOSE_REASONS",
     "EPISODE_KIND",
-    "INCIDENTS_TOPIC",
     "CloseReason",
     "Incident",
     "decode_incident",
@@ -24,8 +24,8 @@ __all__ = [
 ]
 
 EPISODE_KIND: Final = "necp_denied_healthy"
-INCIDENTS_TOPIC: Final = "netdown.incidents.v1"  # the worker's --incidents-topic default
 CloseReason: TypeAlias = Literal["recovered", "reboot"]
+CLOSE_REASONS: Final[tuple[CloseReason, ...]] = get_args(CloseReason)  # every value, for summaries that list them
 
 
 class Incident(msgspec.Struct, frozen=True, kw_only=True):

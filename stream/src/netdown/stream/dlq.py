@@ -25,31 +25,29 @@ from netdown import wire
 
 __all__ = [
     "CLOCK_SKEW",
-    "DLQ_TOPIC",
     "INTERNAL_ERROR",
     "KEY_MISMATCH",
     "MAX_FORWARDED_HEADER_BYTES",
     "MAX_FORWARDED_KEY_BYTES",
     "MAX_FORWARDED_VALUE_BYTES",
     "REJECT_REASONS",
+    "REPLAY_REJECT_REASONS",
     "DeadLetter",
     "Rejected",
     "dead_letter",
 ]
 
-DLQ_TOPIC: Final = "netdown.events.dlq"  # the worker's --dlq-topic default
 KEY_MISMATCH: Final = "key_mismatch"  # the Kafka key is not the event's device_id: it may sit in the wrong partition
 INTERNAL_ERROR: Final = "internal_error"  # the worker failed on it: a bug to fix, the message kept to replay
 # The event's time is further ahead of the processing clock than any device clock can honestly be
 # (netdown.stream.admission, docs/detection.md "Device clocks").
 CLOCK_SKEW: Final = "clock_skew"
+_WIRE_REASONS: Final[tuple[str, ...]] = tuple(reason.value for reason in wire.RejectReason)
 # Every value the `reason` label and header can take.
-REJECT_REASONS: Final[tuple[str, ...]] = (
-    *(reason.value for reason in wire.RejectReason),
-    KEY_MISMATCH,
-    CLOCK_SKEW,
-    INTERNAL_ERROR,
-)
+REJECT_REASONS: Final[tuple[str, ...]] = (*_WIRE_REASONS, KEY_MISMATCH, CLOCK_SKEW, INTERNAL_ERROR)
+# What a line can be refused for by `netdown-stream replay`: the contract's reasons and a clock too far ahead
+# (a file has no Kafka key to mismatch, and a replay stops on an internal error rather than set a line aside).
+REPLAY_REJECT_REASONS: Final[tuple[str, ...]] = (*_WIRE_REASONS, CLOCK_SKEW)
 # A detail is for people; a pathological one (a huge repr) must not make the DLQ record itself too large.
 _MAX_DETAIL: Final = 1024
 

@@ -3,7 +3,7 @@
 Three kinds, all served from one registry at the worker's ``/metrics``:
 
 * Durable fleet metrics (:class:`FleetCollector`), computed at scrape from the device records of the
-  partitions this worker owns (:class:`~netdown.stream.fleet.FleetView`). Each series carries a
+  partitions this worker owns (:class:`~netdown.stream.partition_totals.PartitionTotals`). Each series carries a
   ``partition`` label (bounded by the partition count): when a partition moves to another worker it
   continues there as the same cumulative series, so a crash or a rebalance neither resets nor
   inflates what ``sum without (instance, partition) (increase(...))`` sees.
@@ -27,14 +27,14 @@ from faust.types import TP
 from prometheus_client import CollectorRegistry, Counter, Histogram, Info, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
+from netdown.detection.detector import DROP_REASONS
 from netdown.stream.dlq import REJECT_REASONS
-from netdown.stream.fleet import FleetView
+from netdown.stream.partition_totals import PartitionTotals
 from netdown.stream.record import DURATION_BUCKETS_S
 from netdown.stream.spool_reports import LOSS_CAUSES
 
 __all__ = [
     "BATCH_BUCKETS_S",
-    "DROP_REASONS",
     "FAUST_PREFIX",
     "LAG_BUCKETS_S",
     "OUTPUTS",
@@ -49,8 +49,6 @@ __all__ = [
 LAG_BUCKETS_S: Final[tuple[float, ...]] = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600, 21600, 86400)
 # Handling one batch: a few live events take a millisecond, a full batch while catching up a second or so.
 BATCH_BUCKETS_S: Final[tuple[float, ...]] = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
-# Why a valid event changed nothing (the detector's EventDropped reasons).
-DROP_REASONS: Final = ("duplicate", "late")
 # What the worker writes, each a value of the `output` label of netdown_output_errors_total.
 OUTPUTS: Final = ("incidents", "devices", "dlq", "changelog")
 # Faust names its metrics after the app by default; a fixed prefix keeps dashboards independent of --app-id.
@@ -69,7 +67,7 @@ def _le(bound: float) -> str:
 class FleetCollector:
     """The durable metrics: counters and gauges summed over the records of each partition this worker owns."""
 
-    def __init__(self, view: FleetView, *, stale_ms: int, clock_ms: Callable[[], int] = _wall_ms) -> None:
+    def __init__(self, view: PartitionTotals, *, stale_ms: int, clock_ms: Callable[[], int] = _wall_ms) -> None:
         self.view = view
         self.stale_ms = stale_ms
         self.clock_ms = clock_ms
@@ -229,7 +227,7 @@ class WorkerMetrics:
 
     def __init__(
         self,
-        view: FleetView,
+        view: PartitionTotals,
         *,
         stale_ms: int,
         info: Mapping[str, str],

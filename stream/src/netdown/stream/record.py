@@ -1,4 +1,4 @@
-"""One device's durable record: the detector's memory and the counters its metrics are summed from.
+"""One device's durable record: the detector's memory, the inventory's, and the counters its metrics are summed from.
 
 The worker keeps one record per device in a changelog-backed table. Because the counters live in the
 same record as the detector state and the Kafka offset of the last event applied, the three always
@@ -17,6 +17,7 @@ from typing import Final, TypeVar
 import msgspec
 
 from netdown.detection.detector import DeviceState, new_device
+from netdown.detection.inventory import Inventory
 from netdown.stream.spool_reports import SpoolReport
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "STATE_BUDGET_BYTES",
     "Counters",
     "DeviceRecord",
+    "copy_record",
     "decode_record",
     "encode_record",
     "is_retired_key",
@@ -37,9 +39,10 @@ DURATION_BUCKETS_S: Final[tuple[float, ...]] = (10, 30, 60, 120, 300, 600, 1800,
 
 # A device record is one message of the table's changelog, and Kafka refuses messages over 1 MB (a failed
 # write would stop the worker). The detector state's bounds (netdown.detection.detector) keep it under a
-# quarter of that, whatever the device sends; the counters are bounded by their label values only, and a
-# device that reported every OS release, with episodes under each, would add up to ~430 KiB more
-# (tests/unit/test_detector_bounds.py measures both).
+# quarter of that, whatever the device sends; the inventory holds one heartbeat's facts (at most an event,
+# 64 KiB) and a release; the counters are bounded by their label values only, and a device that reported
+# every OS release, with episodes under each, would add up to ~430 KiB more (tests/unit/test_detector_bounds.py
+# measures them all).
 STATE_BUDGET_BYTES: Final = 256 * 1024
 RECORD_BUDGET_BYTES: Final = 768 * 1024
 
@@ -104,11 +107,13 @@ class DeviceRecord(msgspec.Struct, kw_only=True):
 
     partition: int  # the events-topic partition that owns the device: a scrape sums only partitions it owns
     last_offset: int = -1  # offset of the last event applied: an event at or below it is a replay
-    last_arrival_ms: int = 0  # wall clock when its last event was processed: `devices_active`
+    # The processing clock at its latest event: the worker's wall clock (`devices_active`), a replay's device clock
+    last_arrival_ms: int = 0
     detector: DeviceState
+    inventory: Inventory = msgspec.field(default_factory=Inventory)
     counters: Counters = msgspec.field(default_factory=Counters)
     # `last_seen_ms` of the device-facts record last published, None before the first: what
-    # netdown.stream.devices.should_publish compares with
+    # netdown.detection.device_facts.should_publish compares with
     facts_published_seen_ms: int | None = None
     spool_report: SpoolReport | None = None  # the agent's last spool-loss report accepted
 
@@ -146,3 +151,13 @@ def encode_record(record: DeviceRecord) -> bytes:
 def decode_record(data: bytes) -> DeviceRecord:
     """A record from its stored bytes."""
     return _DECODER.decode(data)
+
+
+def copy_record(record: DeviceRecord) -> DeviceRecord:
+    """A deep copy, to apply an event to without touching ``record`` if it fails.
+
+    Through the codec: a record is exactly what the codec stores, so the round trip copies every part of
+    it (``msgspec.structs.replace`` would share the detector's lists and dicts), about twenty times faster
+    than ``copy.deepcopy``.
+    """
+    return _DECODER.decode(_ENCODER.encode(record))

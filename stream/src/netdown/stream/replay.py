@@ -22,11 +22,11 @@ from typing import IO, BinaryIO, Final, NamedTuple
 import msgspec
 
 from netdown import cli_io, wire
-from netdown.detection.detector import DetectorParams, SignalClass
-from netdown.detection.incident import Incident, encode_incident
-from netdown.stream.devices import DeviceFacts, encode_device_facts
-from netdown.stream.dlq import CLOCK_SKEW, Rejected
-from netdown.stream.offline import OfflineRun
+from netdown.detection.detector import DROP_REASONS, DetectorParams, SignalClass
+from netdown.detection.device_facts import DeviceFacts, encode_device_facts
+from netdown.detection.incident import CLOSE_REASONS, Incident, encode_incident
+from netdown.stream.dlq import REPLAY_REJECT_REASONS, Rejected
+from netdown.stream.replay_run import ReplayRun
 from netdown.stream.settings import add_detector_arguments, detector_params
 
 __all__ = [
@@ -47,10 +47,6 @@ _PROG: Final = f"netdown-stream {NAME}"
 _LINE_LIMIT: Final = wire.MAX_EVENT_BYTES + 2
 # A rejection's detail may quote the offending value, which can be up to 64 KiB: the summary shows its start.
 _DETAIL_CHARS: Final = 240
-_DROP_REASONS: Final = ("duplicate", "late")
-# What a line can be refused for offline: the contract's reasons and a clock too far ahead (no Kafka key here).
-_REJECT_REASONS: Final = (*(str(reason) for reason in wire.RejectReason), CLOCK_SKEW)
-_CLOSE_REASONS: Final = ("recovered", "reboot")
 
 
 class FirstRejection(msgspec.Struct, frozen=True, kw_only=True):
@@ -202,18 +198,18 @@ class _Replayed(NamedTuple):
 
 
 def _replay(stream: BinaryIO, params: DetectorParams, name: str) -> _Replayed:
-    """Feed every line of ``stream`` to a fresh offline run; its final incidents and device facts, the summary."""
-    offline = OfflineRun(params)
-    intake = _feed(read_lines(stream), offline)
-    offline.finish()
-    incidents = offline.final_incidents()
-    return _Replayed(incidents, offline.final_device_facts(), _summarise(name, intake, offline, incidents))
+    """Feed every line of ``stream`` to a fresh ReplayRun; its final incidents and device facts, the summary."""
+    replay_run = ReplayRun(params)
+    intake = _feed(read_lines(stream), replay_run)
+    replay_run.finish()
+    incidents = replay_run.final_incidents()
+    return _Replayed(incidents, replay_run.final_device_facts(), _summarise(name, intake, replay_run, incidents))
 
 
-def _feed(lines: Iterable[bytes | wire.Rejection], offline: OfflineRun) -> _Intake:
+def _feed(lines: Iterable[bytes | wire.Rejection], replay_run: ReplayRun) -> _Intake:
     """Decode each line and feed the events, in arrival order; the hot loop, so names are bound locally."""
     intake = _Intake()
-    decode, offer, rejection_type = wire.decode, offline.offer, wire.Rejection
+    decode, offer, rejection_type = wire.decode, replay_run.offer, wire.Rejection
     number = 0
     for number, line in enumerate(lines, start=1):
         if isinstance(line, rejection_type):
@@ -232,25 +228,25 @@ def _feed(lines: Iterable[bytes | wire.Rejection], offline: OfflineRun) -> _Inta
     return intake
 
 
-def _summarise(name: str, intake: _Intake, offline: OfflineRun, incidents: list[Incident]) -> ReplaySummary:
+def _summarise(name: str, intake: _Intake, replay_run: ReplayRun, incidents: list[Incident]) -> ReplaySummary:
     """The summary of a finished replay, every bounded key present."""
     closed: Counter[str] = Counter(incident.close_reason for incident in incidents if incident.close_reason)
     return ReplaySummary(
         input=name,
         lines=intake.lines,
         blank=intake.blank,
-        accepted=sum(offline.events_by_type.values()),
-        events_by_type=_every(sorted(wire.EVENT_TYPES), offline.events_by_type),
-        dropped=_every(_DROP_REASONS, offline.dropped),
-        rejected=_every(_REJECT_REASONS, intake.rejected),
+        accepted=sum(replay_run.events_by_type.values()),
+        events_by_type=_every(sorted(wire.EVENT_TYPES), replay_run.events_by_type),
+        dropped=_every(DROP_REASONS, replay_run.dropped),
+        rejected=_every(REPLAY_REJECT_REASONS, intake.rejected),
         first_rejections={str(reason): first for reason, first in intake.first.items()},
-        lost=offline.lost,
-        seq_restarts=offline.seq_restarts,
-        signals=_every(list(SignalClass), offline.signals),
+        lost=replay_run.lost,
+        seq_restarts=replay_run.seq_restarts,
+        signals=_every(list(SignalClass), replay_run.signals),
         episodes=EpisodeTally(
             opened=len(incidents),
             still_open=sum(incident.closed_ms is None for incident in incidents),
-            closed=_every(_CLOSE_REASONS, closed),
+            closed=_every(CLOSE_REASONS, closed),
             stuck=sum(incident.stuck for incident in incidents),
         ),
     )

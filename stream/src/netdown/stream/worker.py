@@ -26,19 +26,20 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from netdown import wire
 from netdown.cli_args import env_default, positive_int
 from netdown.detection.detector import DetectorParams
-from netdown.detection.incident import INCIDENTS_TOPIC, encode_incident
+from netdown.detection.device_facts import encode_device_facts
+from netdown.detection.incident import encode_incident
 from netdown.log_repeats import install_repeat_limiter
 from netdown.stream import faust_private
 from netdown.stream.admission import check_clock
 from netdown.stream.batching import BatchingTransport
-from netdown.stream.devices import DEVICES_TOPIC, encode_device_facts
-from netdown.stream.dlq import DLQ_TOPIC, INTERNAL_ERROR, Rejected, dead_letter
-from netdown.stream.fleet import FleetView
+from netdown.stream.dlq import INTERNAL_ERROR, Rejected, dead_letter
+from netdown.stream.engine import Context, Outcome, apply_each, apply_events, apply_tick, due_ms, parse
 from netdown.stream.labels import Labeler
 from netdown.stream.metrics import WorkerMetrics, WorkerMonitor
-from netdown.stream.processing import Context, Outcome, apply_each, apply_events, apply_tick, due_ms, parse
+from netdown.stream.partition_totals import PartitionTotals
 from netdown.stream.record import (
     Counters,
+    DeviceRecord,
     decode_record,
     encode_record,
     is_retired_key,
@@ -46,6 +47,7 @@ from netdown.stream.record import (
     retired_key,
 )
 from netdown.stream.settings import add_detector_arguments, detector_params
+from netdown.topics import DEVICES_TOPIC, DLQ_TOPIC, EVENTS_TOPIC, INCIDENTS_TOPIC
 from netdown.version import __version__
 
 __all__ = ["NAME", "PartitionCountError", "Pipeline", "WorkerOptions", "build_app", "configure_parser", "run"]
@@ -117,7 +119,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     option(
         "app-id", "netdown-stream", "Faust app id: the consumer group, and the prefix of the table's changelog topic"
     )
-    option("events-topic", wire.EVENTS_TOPIC, "topic of wire events, keyed by device_id")
+    option("events-topic", EVENTS_TOPIC, "topic of wire events, keyed by device_id")
     option("incidents-topic", INCIDENTS_TOPIC, "topic the incident records are written to")
     option("dlq-topic", DLQ_TOPIC, "topic rejected messages are forwarded to, with their reason")
     option(
@@ -182,7 +184,8 @@ class PartitionCountError(RuntimeError):
 
 
 class Pipeline:
-    """The effects around the pure decisions of :mod:`netdown.stream.processing`: table, topics, metrics.
+    """The effects around the pure decisions of :mod:`netdown.stream.engine`: table, topics, metrics,
+    and the records' codec (the table holds bytes; processing takes and returns typed records).
 
     Order matters for exactly-once effects under at-least-once delivery. A batch's incident and
     device-facts records are delivered before the device records that say they happened are written,
@@ -198,7 +201,7 @@ class Pipeline:
         options: WorkerOptions,
         table: faust.Table[bytes, bytes],
         outputs: Sequence[faust.TopicT],
-        view: FleetView,
+        view: PartitionTotals,
         metrics: WorkerMetrics,
     ) -> None:
         self.app = app
@@ -259,7 +262,7 @@ class Pipeline:
                 if stored is None or partition not in self.active:
                     continue
                 try:
-                    outcomes.append((key, apply_tick(stored, now_ms=now_ms, context=self.context)))
+                    outcomes.append((key, apply_tick(decode_record(stored), now_ms=now_ms, context=self.context)))
                 except Exception:
                     logger.exception("internal error ticking device %r", key)
             if outcomes:
@@ -374,10 +377,11 @@ class Pipeline:
         partition = items[0][1].partition
         stored = self.table.data.get(key)
         try:
-            return apply_events(stored, events, partition=partition, now_ms=now_ms, context=self.context)
+            return apply_events(_decoded(stored), events, partition=partition, now_ms=now_ms, context=self.context)
         except Exception:
             logger.exception("internal error on device %r: applying its events one at a time", key)
-        result = apply_each(stored, events, partition=partition, now_ms=now_ms, context=self.context)
+        # From the stored bytes again: the record apply_events raised on is half-applied.
+        result = apply_each(_decoded(stored), events, partition=partition, now_ms=now_ms, context=self.context)
         for index, error in result.failures:
             message = items[index][1]
             logger.error(
@@ -470,6 +474,11 @@ class Pipeline:
         await self._send("dlq", self.options.dlq_topic, letter.key, letter.value, message.partition, letter.headers)
 
 
+def _decoded(stored: bytes | None) -> DeviceRecord | None:
+    """The record stored in the table, None for a device it does not hold."""
+    return None if stored is None else decode_record(stored)
+
+
 def _parse(message: Message) -> wire.Event | Rejected:
     """The message's event, or why it is refused."""
     try:
@@ -498,7 +507,7 @@ def build_app(options: WorkerOptions) -> tuple[faust.App, Pipeline]:
         topic_partitions=options.partitions,
         topic_replication_factor=options.replication_factor,
         # At-least-once delivery, exactly-once effects: a device record carries the offset of the last
-        # event it applied, so replays after a crash are skipped (see netdown.stream.processing).
+        # event it applied, so replays after a crash are skipped (see netdown.stream.engine).
         # Faust's exactly_once (Kafka transactions) was tried and lost events after kill -9: after the
         # restart, one partition's committed offsets stopped advancing while its changelog moved on.
         processing_guarantee="at_least_once",
@@ -535,7 +544,7 @@ def build_app(options: WorkerOptions) -> tuple[faust.App, Pipeline]:
         "faust.Table[bytes, bytes]",
         app.Table(TABLE_NAME, partitions=options.partitions, key_type=bytes, value_type=bytes),  # bytes: raw serializer
     )
-    view = FleetView()
+    view = PartitionTotals()
     metrics = WorkerMetrics(
         view,
         stale_ms=options.params.stale_ms,

@@ -33,13 +33,13 @@ from netdown.demo.stack import Stack
 from netdown.demo.summary import alerts_line, fleet_line, scored, stopped
 from netdown.demo.view import Run, render, status_line
 from netdown.demo.watch import Watcher
-from netdown.detection.incident import INCIDENTS_TOPIC
 from netdown.devstack.http_service import ServiceError
 from netdown.devstack.kafka import BrokerError
 from netdown.devstack.stream_worker import read_topic
 from netdown.sim import MONITORED_APP, Simulation, score, simulate
 from netdown.sim.files import read_incidents
 from netdown.sim.live import LivePublisher
+from netdown.topics import INCIDENTS_TOPIC
 
 __all__ = ["main"]
 

@@ -17,18 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from netdown import wire
 from netdown.dashboards.config import Config
 from netdown.dashboards.rules import write_rule_files
 from netdown.detection.detector import DetectorParams
-from netdown.detection.incident import INCIDENTS_TOPIC
 from netdown.devstack.alertmanager import Alertmanager
 from netdown.devstack.http_service import ServiceError
 from netdown.devstack.kafka import KafkaBroker
 from netdown.devstack.prometheus import Prometheus, PrometheusError
 from netdown.devstack.stream_worker import Metrics, StreamWorker, create_topics
-from netdown.stream.dlq import DLQ_TOPIC
 from netdown.stream.settings import detector_flags
+from netdown.topics import DLQ_TOPIC, EVENTS_TOPIC, INCIDENTS_TOPIC
 
 __all__ = ["Stack"]
 
@@ -59,7 +57,7 @@ class Stack:
             bootstrap=self.broker.bootstrap,
             data_dir=self.workdir / "worker",
             app_id=APP_ID,
-            events_topic=wire.EVENTS_TOPIC,
+            events_topic=EVENTS_TOPIC,
             incidents_topic=INCIDENTS_TOPIC,
             dlq_topic=DLQ_TOPIC,
             partitions=self.partitions,
@@ -78,7 +76,7 @@ class Stack:
         try:
             say(f"starting Kafka on {self.broker.bootstrap}")
             self._running.enter_context(self.broker)
-            create_topics(self.broker.bootstrap, [wire.EVENTS_TOPIC], self.partitions)
+            create_topics(self.broker.bootstrap, [EVENTS_TOPIC], self.partitions)
             say("starting the stream worker")
             self._running.enter_context(self.worker)
             # Ready once its group has assigned the partitions (to it, the only member): it consumes from then on.

@@ -31,6 +31,7 @@ from netdown.devstack.kafka import (
     stop_recorded,
 )
 from netdown.stamping import DeviceIdentity, stamp
+from netdown.topics import EVENTS_TOPIC
 from netdown.version import __version__
 
 __all__ = ["main"]
@@ -130,7 +131,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"Kafka serving on {broker.bootstrap} after {broker.startup_seconds:.1f}s (pid {broker.pid})")
         print(f"broker log: {broker.log_path}")
         elapsed_ms = _round_trip(broker.bootstrap)
-        print(f"wire event produced to and consumed back from {wire.EVENTS_TOPIC} in {elapsed_ms:.0f} ms")
+        print(f"wire event produced to and consumed back from {EVENTS_TOPIC} in {elapsed_ms:.0f} ms")
         print("Ctrl-C stops the broker." if args.duration is None else f"stopping in {args.duration:.0f}s")
         with contextlib.suppress(KeyboardInterrupt):
             stop_requested.wait(args.duration)
@@ -147,7 +148,7 @@ def _round_trip(bootstrap: str) -> float:
     started = time.monotonic()
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="netdown-kafka")
     try:
-        admin.create_topics([NewTopic(wire.EVENTS_TOPIC, num_partitions=6, replication_factor=1)])
+        admin.create_topics([NewTopic(EVENTS_TOPIC, num_partitions=6, replication_factor=1)])
     except TopicAlreadyExistsError:
         pass
     finally:
@@ -160,7 +161,7 @@ def _round_trip(bootstrap: str) -> float:
     )
     event = stamp(identity, body, seq=0, ts_ms=int(time.time() * 1000), event_id=str(uuid.uuid4()))
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    sent = producer.send(wire.EVENTS_TOPIC, key=event.device_id.encode(), value=wire.encode(event)).get(timeout=30)
+    sent = producer.send(EVENTS_TOPIC, key=event.device_id.encode(), value=wire.encode(event)).get(timeout=30)
     producer.close()
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, consumer_timeout_ms=30_000)
     partition = TopicPartition(sent.topic, sent.partition)
@@ -169,5 +170,5 @@ def _round_trip(bootstrap: str) -> float:
     record = next(iter(consumer))
     consumer.close()
     if wire.decode(record.value) != event:
-        raise BrokerError(f"the event read back from {wire.EVENTS_TOPIC} differs from the one sent")
+        raise BrokerError(f"the event read back from {EVENTS_TOPIC} differs from the one sent")
     return (time.monotonic() - started) * 1000

@@ -22,12 +22,13 @@ from netdown import cli_io
 from netdown.cli_args import env_default, parse_duration, positive_number
 from netdown.dashboards.config import CONFIG
 from netdown.detection.detector import DetectorParams
-from netdown.detection.incident import INCIDENTS_TOPIC, Incident
+from netdown.detection.device_facts import DeviceFacts
+from netdown.detection.incident import Incident
 from netdown.report import releases, render, suspects
 from netdown.report.figures import GroupFigures, figures_from_prometheus, figures_from_records
 from netdown.report.sources import KafkaTopics, PrometheusAPI, SourceError, load_devices, load_incidents
 from netdown.report.window import Window, parse_time
-from netdown.stream.devices import DEVICES_TOPIC, DeviceFacts
+from netdown.topics import DEVICES_TOPIC, INCIDENTS_TOPIC
 
 __all__ = ["build_parser", "main"]
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Final, NamedTuple
 
 from netdown import wire
-from netdown.stream.devices import DeviceFacts
+from netdown.detection.device_facts import DeviceFacts
 
 __all__ = ["BUILD", "EXTENSION", "VPN", "VPN_FLAGS", "FactView", "fact_family", "fact_view"]
 

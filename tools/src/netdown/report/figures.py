@@ -26,10 +26,10 @@ from typing import Final, Literal
 
 import msgspec
 
+from netdown.detection.device_facts import DeviceFacts
 from netdown.detection.incident import Incident
 from netdown.report.sources import PrometheusAPI
 from netdown.report.window import DAY_MS, Window, format_duration
-from netdown.stream.devices import DeviceFacts
 from netdown.stream.labels import normalise_os_version
 
 __all__ = [

@@ -29,8 +29,8 @@ from typing import Any, TypeVar
 import msgspec
 
 from netdown import cli_io
+from netdown.detection.device_facts import DeviceFacts, decode_device_facts
 from netdown.detection.incident import Incident, decode_incident, latest_incidents
-from netdown.stream.devices import DeviceFacts, decode_device_facts
 
 __all__ = [
     "KafkaTopics",

@@ -27,12 +27,12 @@ from typing import Final
 
 import msgspec
 
+from netdown.detection.device_facts import DeviceFacts
 from netdown.detection.incident import Incident
 from netdown.report import render
 from netdown.report.facts import FactView, fact_family, fact_view
 from netdown.report.stats import family_confidence, risk_ratio, risk_ratio_interval
 from netdown.report.window import Window
-from netdown.stream.devices import DeviceFacts
 
 __all__ = [
     "DEFAULT_MIN_AFFECTED",

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from netdown import wire
+from netdown.detection.device_facts import DeviceFacts
 from netdown.detection.incident import Incident
-from netdown.stream.devices import DeviceFacts
 
 __all__ = ["HOUR_MS", "T0_MS", "device", "incident"]
 

@@ -30,6 +30,7 @@ from netdown.sim.score import score
 from netdown.sim.spec import DEFAULT_RELEASES, Correlate, FleetSpec, Release
 from netdown.sim.truth import read_truth, write_truth
 from netdown.stream.settings import add_detector_arguments, detector_params
+from netdown.topics import EVENTS_TOPIC
 
 __all__ = ["main"]
 
@@ -253,7 +254,7 @@ def _publish(args: argparse.Namespace) -> int:
             simulation,
             bootstrap=args.bootstrap,
             spool_dir=args.spool_dir or Path(scratch) / "spool",
-            topic=args.topic or wire.EVENTS_TOPIC,
+            topic=args.topic or EVENTS_TOPIC,
             speed=args.speed,
         )
         try:

@@ -31,6 +31,7 @@ from netdown import wire
 from netdown.agent.publisher import Producer, Publisher, kafka_producer
 from netdown.agent.spool import Spool
 from netdown.sim.fleet import Simulation
+from netdown.topics import EVENTS_TOPIC
 
 __all__ = ["KeyedByDevice", "LiveProgress", "LivePublisher"]
 
@@ -90,7 +91,7 @@ class LivePublisher:
     simulation: Simulation
     bootstrap: str
     spool_dir: Path
-    topic: str = wire.EVENTS_TOPIC
+    topic: str = EVENTS_TOPIC
     speed: float = 1.0
     producer_settings: Mapping[str, Any] = field(default_factory=dict)
     clock: Callable[[], float] = time.monotonic

@@ -6,9 +6,9 @@ publishes it, keyed by ``device_id``, to a compacted topic: the topic's latest v
 fleet inventory, readable by any Kafka client, and ``netdown-stream replay --devices-out`` writes the
 same records as NDJSON for a post-mortem with no cluster.
 
-Like the wire contract and the incident record, it is defined once, here, with the two pure rules
-around it: what a device's facts are (:func:`device_facts`, from its detector state, so the worker
-and the replay command agree) and when the worker publishes them again (:func:`should_publish`).
+Like the wire contract and the incident record, it is defined once, here, with its codec and the rule
+of when the worker publishes it again (:func:`should_publish`). What a device's facts are is the
+inventory's to say (:func:`netdown.detection.inventory.device_facts`), for the worker and the replay alike.
 """
 
 from __future__ import annotations
@@ -18,18 +18,13 @@ from typing import Final
 import msgspec
 
 from netdown import wire
-from netdown.detection.detector import DeviceState, is_affected, is_stuck
 
 __all__ = [
-    "DEVICES_TOPIC",
     "DeviceFacts",
     "decode_device_facts",
-    "device_facts",
     "encode_device_facts",
     "should_publish",
 ]
-
-DEVICES_TOPIC: Final = "netdown.devices.v1"
 
 
 class DeviceFacts(msgspec.Struct, frozen=True, kw_only=True):
@@ -63,29 +58,6 @@ def encode_device_facts(facts: DeviceFacts) -> bytes:
 def decode_device_facts(data: bytes) -> DeviceFacts:
     """A record from its JSON bytes; raises ``msgspec.ValidationError``/``DecodeError`` on bad input."""
     return _DECODER.decode(data)
-
-
-def device_facts(state: DeviceState) -> DeviceFacts | None:
-    """The device's facts as its detector state has them; None until one of its events has been applied."""
-    if state.frontier_ms is None or state.first_seen_ms is None:
-        return None
-    facts = state.facts
-    open_stuck = sum(app.episode is not None and app.episode.stuck for app in state.apps.values())
-    return DeviceFacts(
-        device_id=state.device_id,
-        platform=state.platform,
-        os_version=state.os_version,
-        os_build=state.os_build,
-        network_extensions=facts.network_extensions if facts is not None else (),
-        vpn=facts.vpn if facts is not None else None,
-        first_seen_ms=state.first_seen_ms,
-        last_seen_ms=state.frontier_ms,
-        affected=is_affected(state),
-        stuck=is_stuck(state),
-        episodes=state.episodes,
-        stuck_episodes=state.stuck_closed + open_stuck,
-        last_episode_ms=state.last_episode_ms,
-    )
 
 
 def should_publish(

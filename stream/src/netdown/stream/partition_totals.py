@@ -16,7 +16,7 @@ from netdown.detection.detector import is_affected, is_stuck
 from netdown.stream.labels import normalise_os_version
 from netdown.stream.record import Counters, DeviceRecord, is_retired_key
 
-__all__ = ["DeviceGauges", "FleetView", "GaugeCounts", "gauges_of"]
+__all__ = ["DeviceGauges", "GaugeCounts", "PartitionTotals", "gauges_of"]
 
 
 class DeviceGauges(NamedTuple):
@@ -39,17 +39,17 @@ class GaugeCounts(NamedTuple):
 
 def gauges_of(record: DeviceRecord) -> DeviceGauges:
     """The gauge facts of a record, as of its latest state."""
-    state = record.detector
+    state, inventory = record.detector, record.inventory
     return DeviceGauges(
         partition=record.partition,
-        os_version=normalise_os_version(state.platform, state.os_version),
+        os_version=normalise_os_version(inventory.platform, inventory.os_version),
         affected=is_affected(state),
         stuck=is_stuck(state),
         last_arrival_ms=record.last_arrival_ms,
     )
 
 
-class FleetView:
+class PartitionTotals:
     """Per-partition counter sums and per-device gauge facts of the partitions this worker owns."""
 
     def __init__(self) -> None:

@@ -9,16 +9,18 @@ from dataclasses import dataclass, field
 import msgspec
 import pytest
 
+from benchmarks.replay_throughput import fleet_capture
 from netdown import wire
 from netdown.detection import detector
 from netdown.detection.detector import DetectorParams, DeviceState
+from netdown.detection.device_facts import DeviceFacts
 from netdown.detection.incident import Incident
-from netdown.stream.devices import DeviceFacts, device_facts
+from netdown.detection.inventory import device_facts
 from netdown.stream.dlq import KEY_MISMATCH, Rejected
+from netdown.stream.engine import Context, Outcome, apply_each, apply_events, apply_tick, due_ms, parse
 from netdown.stream.labels import Labeler
-from netdown.stream.offline import OfflineRun
-from netdown.stream.processing import Context, Outcome, apply_each, apply_events, apply_tick, due_ms, parse
-from netdown.stream.record import Counters, decode_record, encode_record
+from netdown.stream.record import Counters, DeviceRecord, decode_record, encode_record
+from netdown.stream.replay_run import ReplayRun
 from netdown.testing import APP, T0_MS, Device, messages, simulated_fleet
 
 PARAMS = DetectorParams(window_ms=30_000, settle_ms=10_000, stuck_ms=60_000, lateness_ms=2_000, stale_ms=900_000)
@@ -56,7 +58,12 @@ def test_parse_rejects_what_the_wire_contract_refuses_with_its_reason(value: byt
 
 
 def _apply(stored: bytes | None, *events: tuple[wire.Event, int]) -> Outcome | None:
-    return apply_events(stored, events, partition=0, now_ms=NOW_MS, context=CONTEXT)
+    """The device's events applied to its record as the worker's table stores it (None: not yet)."""
+    return apply_events(_decoded(stored), events, partition=0, now_ms=NOW_MS, context=CONTEXT)
+
+
+def _decoded(stored: bytes | None) -> DeviceRecord | None:
+    return None if stored is None else decode_record(stored)
 
 
 def test_an_event_at_or_below_the_records_last_offset_is_a_replay_and_changes_nothing() -> None:
@@ -144,7 +151,7 @@ def test_a_devices_facts_are_published_first_then_on_change_and_once_its_time_mo
     device.probe(T0_MS + 4_000)  # L past the first two: they are applied, in order
     first = _outcome(_apply(None, *((event, offset) for offset, event in enumerate(device.events))))
     assert first.facts is not None  # the first time: always
-    assert first.facts == device_facts(first.record.detector)
+    assert first.facts == device_facts(first.record.detector, first.record.inventory)
     assert first.record.facts_published_seen_ms == T0_MS + 4_000
     stored = encode_record(first.record)
     quiet = _outcome(_apply(stored, (device.probe(T0_MS + 5_000), 3)))
@@ -183,9 +190,10 @@ def test_processing_time_alone_releases_a_quiet_devices_first_event_once_it_is_d
     assert outcome is not None
     assert outcome.facts is None  # nothing applied yet: no facts to publish
     assert due_ms(outcome.record, PARAMS) == NOW_MS + PARAMS.lateness_ms  # a first event waits for L
-    early = apply_tick(encode_record(outcome.record), now_ms=NOW_MS + 1, context=CONTEXT)
+    stored = encode_record(outcome.record)
+    early = apply_tick(decode_record(stored), now_ms=NOW_MS + 1, context=CONTEXT)
     assert due_ms(early.record, PARAMS) == NOW_MS + PARAMS.lateness_ms
-    due = apply_tick(encode_record(outcome.record), now_ms=NOW_MS + PARAMS.lateness_ms, context=CONTEXT)
+    due = apply_tick(decode_record(stored), now_ms=NOW_MS + PARAMS.lateness_ms, context=CONTEXT)
     assert due_ms(due.record, PARAMS) is None
     assert due.record.detector.last_applied_seq == 1
     assert due.record.partition == 3
@@ -210,7 +218,7 @@ def test_the_worker_path_over_a_fleet_gives_the_pure_detectors_verdict(seed: int
     worker = _Worker(batch=batch)
     worker.feed(events)
     worker.tick(NOW_MS + PARAMS.lateness_ms)
-    _assert_same_as_offline(worker, events)
+    _assert_same_as_replay(worker, events)
 
 
 @pytest.mark.parametrize(
@@ -230,7 +238,34 @@ def test_a_crash_that_loses_uncommitted_work_neither_loses_nor_double_counts(
     worker.restore(writes=len(worker.writes) - (crash - commit) // 2)
     worker.feed(events[commit:], first_offset=commit)  # the consumer resumes from the last commit
     worker.tick(NOW_MS + PARAMS.lateness_ms)
-    _assert_same_as_offline(worker, events)
+    _assert_same_as_replay(worker, events)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_worker_path_counts_and_publishes_what_the_replay_does_for_a_simulated_fleet(seed: int) -> None:
+    """One engine: a simulated fleet (:mod:`netdown.sim`) through the worker's :func:`apply_events`, an event
+    a batch at the processing clock the replay gives its device, adds up to the replay's very counts, in
+    every label, and makes its incident changes, in order, and its devices' facts."""
+    params = DetectorParams()
+    events = [e for e in map(wire.decode, fleet_capture(6_000, 60, seed)) if not isinstance(e, wire.Rejection)]
+    run = ReplayRun(params)
+    context = Context(params=params)  # the replay's: no app allowlist
+    records: dict[str, DeviceRecord] = {}
+    total, incidents, published = Counters(), list[Incident](), dict[str, DeviceFacts]()
+    for offset, event in enumerate(events):
+        assert not isinstance(run.offer(event), Rejected)  # an honest fleet: no clock refused
+        clock = run.devices[event.device_id].last_arrival_ms  # the replay's processing clock for the device
+        outcome = _outcome(
+            apply_events(records.get(event.device_id), [(event, offset)], partition=0, now_ms=clock, context=context)
+        )
+        records[event.device_id] = outcome.record
+        total.add(outcome.delta)
+        incidents += outcome.incidents
+        if outcome.facts is not None:
+            published[outcome.facts.device_id] = outcome.facts
+    assert total == run.counters
+    assert incidents == run.incidents
+    _assert_facts_as_replay(published, run)
 
 
 def _outcome(outcome: Outcome | None) -> Outcome:
@@ -258,11 +293,12 @@ class _Worker:
                 assert not isinstance(event, Rejected)
                 by_device.setdefault(key, []).append((event, offset))
             for key, items in by_device.items():
-                self._write(key, apply_events(self.table.get(key), items, partition=0, now_ms=NOW_MS, context=CONTEXT))
+                record = _decoded(self.table.get(key))
+                self._write(key, apply_events(record, items, partition=0, now_ms=NOW_MS, context=CONTEXT))
 
     def tick(self, now_ms: int) -> None:
         for key in list(self.table):
-            self._write(key, apply_tick(self.table[key], now_ms=now_ms, context=CONTEXT))
+            self._write(key, apply_tick(decode_record(self.table[key]), now_ms=now_ms, context=CONTEXT))
 
     def restore(self, *, writes: int) -> None:
         """A restart: the table is what its changelog holds; sent incidents stay sent."""
@@ -287,8 +323,8 @@ class _Worker:
         self.writes.append((key, value))
 
 
-def _assert_same_as_offline(worker: _Worker, events: list[wire.Event]) -> None:
-    truth = OfflineRun(PARAMS)
+def _assert_same_as_replay(worker: _Worker, events: list[wire.Event]) -> None:
+    truth = ReplayRun(PARAMS)
     truth.feed_all(events)
     counters = worker.counters
     assert counters.events == truth.events_by_type
@@ -298,15 +334,15 @@ def _assert_same_as_offline(worker: _Worker, events: list[wire.Event]) -> None:
     assert by_class == Counter({str(cls): n for cls, n in truth.signals.items()})
     assert counters.dropped == truth.dropped
     assert counters.lost == truth.lost
-    assert sum(counters.episodes.values()) == len(truth.incidents)
+    assert sum(counters.episodes.values()) == len(truth.final_incidents())
     latest = {incident.key: incident for incident in worker.incidents}
     assert sorted(latest.values(), key=lambda i: i.key) == sorted(truth.final_incidents(), key=lambda i: i.key)
     closed = [i for i in truth.final_incidents() if i.closed_ms is not None]
     assert sum(sum(buckets) for buckets in counters.durations.values()) == len(closed)
-    _assert_facts_as_offline(worker.facts, truth)
+    _assert_facts_as_replay(worker.facts, truth)
 
 
-def _assert_facts_as_offline(published: dict[str, DeviceFacts], truth: OfflineRun) -> None:
+def _assert_facts_as_replay(published: dict[str, DeviceFacts], truth: ReplayRun) -> None:
     """The latest facts published per device (the compacted topic) are the pure detector's final ones,
     ``last_seen_ms`` up to S/2 behind (the publishing rule's slack)."""
     expected = {facts.device_id: facts for facts in truth.final_device_facts()}
