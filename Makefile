@@ -34,7 +34,7 @@ MEMBERS := core agent stream dashboards tools
 # Every member editable (one import path per module: its src folder), and the root's dev group.
 $(STAMP): pyproject.toml $(MEMBERS:%=%/pyproject.toml)
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "netdown needs Python >= 3.11 as $(PYTHON)"; exit 1; }
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv --clear $(VENV)  # afresh: a distribution renamed or split must not linger
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(MEMBERS:%=-e ./%) --group dev
 	touch $(STAMP)
