@@ -64,9 +64,6 @@ _MAX_KEY_SHOWN = 80
 # Each event class's wire `type`, looked up by class: msgspec builds a new `__struct_config__` at every access,
 # which wire.event_type pays, and this is read for every event.
 _EVENT_TYPE: Final[dict[type[wire.Event], str]] = {cls: str(cls.__struct_config__.tag) for cls in get_args(wire.Event)}
-# The two calls of every event, bound once: a module attribute lookup each fewer in the hot loop.
-_step: Final = detector.step
-_applied: Final = inventory.applied
 
 
 @dataclass(frozen=True)
@@ -135,7 +132,7 @@ def apply_event(
     followed by the inventory, counted into ``delta``; the incident records it changed are appended to
     ``incidents``. The hot loop of the worker's batches and of the replay alike; its transitions returned.
     """
-    transitions = _step(record.detector, event, now_ms, context.params)
+    transitions = detector.step(record.detector, event, now_ms, context.params)
     counts = delta.events
     event_type = _EVENT_TYPE[type(event)]
     counts[event_type] = counts.get(event_type, 0) + 1
@@ -148,7 +145,7 @@ def apply_event(
     if len(transitions) == 1 and type(first := transitions[0]) is EventApplied:
         # The common step, an event applied and nothing else: nothing to count, no incident. Most steps, so
         # the inventory is told directly, without the walk over transitions.
-        _applied(record.inventory, first.event)
+        inventory.applied(record.inventory, first.event)
     elif transitions:
         _follow(record, transitions, context, delta, incidents)
     return transitions
