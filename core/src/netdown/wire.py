@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, TypeAlias, cast
 
 import msgspec
@@ -25,6 +25,7 @@ import msgspec
 __all__ = [
     "DEVICE_ID_PATTERN",
     "EVENT_TYPES",
+    "EVENT_TYPE_OF",
     "MAX_EVENT_BYTES",
     "SCHEMA_VERSION",
     "Body",
@@ -296,13 +297,18 @@ _EVENT_OF_BODY: Final[dict[type[Body], type[Event]]] = {
     ProbeBody: ProbeEvent,
     HeartbeatBody: HeartbeatEvent,
 }
-_EVENT_CLASSES: Final[tuple[type[Event], ...]] = tuple(_EVENT_OF_BODY.values())
-EVENT_TYPES: Final[frozenset[str]] = frozenset(str(cls.__struct_config__.tag) for cls in _EVENT_CLASSES)
+# Each event class's wire `type` (the tag msgspec strips into the class), read once: msgspec builds a new
+# `__struct_config__` at every access, and the engine counts every event by its type.
+# A plain dict, read-only by its type: a lookup in a mappingproxy costs more, and this one is per event.
+EVENT_TYPE_OF: Final[Mapping[type[Event], EventType]] = {
+    cls: cast(EventType, cls.__struct_config__.tag) for cls in _EVENT_OF_BODY.values()
+}
+EVENT_TYPES: Final[frozenset[str]] = frozenset(EVENT_TYPE_OF.values())
 
 
 def event_type(event: Event) -> EventType:
-    """The wire ``type`` of a decoded event (the tag msgspec strips into the class)."""
-    return event.__struct_config__.tag  # type: ignore[return-value]
+    """The wire ``type`` of a decoded event."""
+    return EVENT_TYPE_OF[type(event)]
 
 
 def event_class(body: Body) -> type[Event]:
@@ -312,7 +318,7 @@ def event_class(body: Body) -> type[Event]:
 
 def body_type(body: Body) -> EventType:
     """The wire ``type`` of the event a body becomes."""
-    return _EVENT_OF_BODY[type(body)].__struct_config__.tag  # type: ignore[return-value]
+    return EVENT_TYPE_OF[_EVENT_OF_BODY[type(body)]]
 
 
 class RejectReason(enum.StrEnum):

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Final, get_args
 
 from netdown import wire
 from netdown.detection import detector, inventory
@@ -61,9 +60,6 @@ __all__ = [
 ]
 
 _MAX_KEY_SHOWN = 80
-# Each event class's wire `type`, looked up by class: msgspec builds a new `__struct_config__` at every access,
-# which wire.event_type pays, and this is read for every event.
-_EVENT_TYPE: Final[dict[type[wire.Event], str]] = {cls: str(cls.__struct_config__.tag) for cls in get_args(wire.Event)}
 
 
 @dataclass(frozen=True)
@@ -134,7 +130,7 @@ def apply_event(
     """
     transitions = detector.step(record.detector, event, now_ms, context.params)
     counts = delta.events
-    event_type = _EVENT_TYPE[type(event)]
+    event_type = wire.EVENT_TYPE_OF[type(event)]
     counts[event_type] = counts.get(event_type, 0) + 1
     if isinstance(event, wire.HeartbeatEvent) and not _duplicate(transitions):
         # A resent heartbeat can arrive after newer ones (the agent resends from its last acknowledgement):
