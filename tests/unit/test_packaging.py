@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Final
 
 import pytest
+from packaging.requirements import Requirement
 
 from netdown.version import __version__
 
@@ -60,10 +61,7 @@ def _requires(wheel: Path) -> set[str]:
     with zipfile.ZipFile(wheel) as archive:
         (metadata,) = [name for name in archive.namelist() if name.endswith(".dist-info/METADATA")]
         message = email.parser.Parser().parsestr(archive.read(metadata).decode())
-    return {
-        requirement.split(">")[0].split("=")[0].split("<")[0].strip()
-        for requirement in message.get_all("Requires-Dist") or []
-    }
+    return {Requirement(requirement).name for requirement in message.get_all("Requires-Dist") or []}
 
 
 def test_the_core_wheel_holds_the_contract_and_the_detector_only(wheels: dict[str, Path]) -> None:

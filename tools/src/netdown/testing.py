@@ -1,13 +1,12 @@
 """Test helpers: realistic valid events, Hypothesis strategies, hand-built devices and simulated fleets.
 
-Shipped inside the package (but in no role's package: the agent and the stream job never import
-it) so every suite (unit, integration, a consumer's own tests) and the benchmarks build events the
-same way, through the one stamper (:mod:`netdown.stamping`). The strategies are derived from :mod:`netdown.wire`'s own
-type information, so a field, a bound or an allowed value added to the contract is generated
-without an edit here.
+Shipped in the tools distribution (in no role's: the agent and the stream job never import it, a
+test holds them to that) so every suite (unit, integration, a consumer's own tests) and the
+benchmarks build events the same way, through the one stamper (:mod:`netdown.stamping`). The
+strategies are derived from :mod:`netdown.wire`'s own type information, so a field, a bound or an
+allowed value added to the contract is generated without an edit here.
 
-Importing this module imports Hypothesis, which is a development dependency (``netdown[dev]``):
-production code never imports :mod:`netdown.testing`.
+Importing this module imports Hypothesis, a dependency of ``netdown-tools`` only.
 """
 
 from __future__ import annotations
