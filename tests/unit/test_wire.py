@@ -106,6 +106,56 @@ def test_a_heartbeat_from_an_agent_without_spool_losses_still_decodes() -> None:
     assert heartbeat.spool.lost is None
 
 
+def _source_health(name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "role": "system_path",
+        "running": False,
+        "events": 12,
+        "errors": {"reading": 3, "parsing": 0, "sending": 0},
+        "last_success_ms": 1_700_000_000_000,
+    }
+
+
+def test_a_heartbeat_carries_its_sources_health() -> None:
+    heartbeat = _accepted(msgspec.json.encode(sample_event("heartbeat", sources=[_source_health("macos_path")])))
+    assert isinstance(heartbeat, wire.HeartbeatEvent)
+    assert heartbeat.sources == (
+        wire.SourceHealth(
+            name="macos_path",
+            role="system_path",
+            running=False,
+            events=12,
+            errors=wire.SourceErrors(reading=3, parsing=0, sending=0),
+            last_success_ms=1_700_000_000_000,
+        ),
+    )
+
+
+def test_sources_health_is_forward_compatible_both_ways() -> None:
+    """An agent before ``sources`` sends none (an empty tuple); a worker before it decodes a heartbeat that has it."""
+
+    class HeartbeatBefore(msgspec.Struct, tag="heartbeat", tag_field="type"):
+        uptime_s: int
+        facts: wire.Facts
+        spool: wire.SpoolState
+
+    sample = sample_event("heartbeat", sources=[_source_health("macos_path")])
+    before = msgspec.json.decode(msgspec.json.encode(sample), type=HeartbeatBefore)
+    assert before.uptime_s == sample["uptime_s"]
+    sample.pop("sources")
+    heartbeat = _accepted(msgspec.json.encode(sample))
+    assert isinstance(heartbeat, wire.HeartbeatEvent)
+    assert heartbeat.sources == ()
+
+
+def test_a_heartbeat_with_more_sources_than_the_bound_is_refused() -> None:
+    sources = [_source_health(f"source{index}") for index in range(wire.MAX_SOURCES + 1)]
+    result = wire.decode(msgspec.json.encode(sample_event("heartbeat", sources=sources)))
+    assert isinstance(result, Rejection)
+    assert (result.reason, result.field) == (RejectReason.INVALID_FIELD, "sources")
+
+
 def test_unknown_fields_are_ignored_at_every_level() -> None:
     sample = sample_event("heartbeat", future_field={"anything": [1, 2]})
     sample["facts"]["kernel_extensions"] = ["com.example.kext"]

@@ -27,6 +27,7 @@ __all__ = [
     "EVENT_TYPES",
     "EVENT_TYPE_OF",
     "MAX_EVENT_BYTES",
+    "MAX_SOURCES",
     "SCHEMA_VERSION",
     "Body",
     "ConnBody",
@@ -45,6 +46,9 @@ __all__ = [
     "ProbeEvent",
     "RejectReason",
     "Rejection",
+    "SourceErrors",
+    "SourceHealth",
+    "SourceRole",
     "SpoolLoss",
     "SpoolState",
     "VpnFlags",
@@ -57,6 +61,9 @@ __all__ = [
 
 SCHEMA_VERSION: Final = 1
 MAX_EVENT_BYTES: Final = 64 * 1024
+# Sources one heartbeat may report: an agent runs five or six; the bound keeps a heartbeat's size and the worker's
+# per-device work predictable whatever a device sends (16 entries of the longest names stay under 8 KiB).
+MAX_SOURCES: Final = 16
 # `(?!\n)`: Python's `$` also matches before a final newline (msgspec validates with `re.search`), which would
 # let `"abcdefgh\n"` through as a distinct Kafka key; the lookahead forbids it and reads the same in JSON Schema.
 DEVICE_ID_PATTERN: Final = r"^[A-Za-z0-9._-]{8,64}(?!\n)$"
@@ -78,6 +85,8 @@ PathReason: TypeAlias = Literal[
 InterfaceType: TypeAlias = Literal["wifi", "wired", "cellular", "loopback", "tunnel", "other"]
 ConnState: TypeAlias = Literal["preparing", "waiting", "ready", "failed", "cancelled"]
 ProbeKind: TypeAlias = Literal["tcp", "dns", "https"]
+# What evidence a source gives: the system's view of the path, the monitored app's view, or active probes.
+SourceRole: TypeAlias = Literal["system_path", "app_view", "probe"]
 ExtensionKind: TypeAlias = Literal[
     "packet_tunnel", "app_proxy", "transparent_proxy", "content_filter", "dns_proxy", "other"
 ]
@@ -236,12 +245,50 @@ class ProbeBody(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     interface: Annotated[_Name | None, msgspec.Meta(description="Interface the probe left by.")] = None
 
 
+class SourceErrors(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """A source's failures by the stage they happened in, counted since the agent started (cumulative)."""
+
+    reading: Annotated[
+        _Count, msgspec.Meta(description="Its command or log stream failed: missing, hung, exited, unreadable.")
+    ]
+    parsing: Annotated[_Count, msgspec.Meta(description="It read output it could not make sense of.")]
+    sending: Annotated[
+        _Count, msgspec.Meta(description="Its observations were refused: invalid, or the disk was full.")
+    ]
+
+
+class SourceHealth(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """One evidence source of the agent as it stands: a device whose sources are blind cannot be judged."""
+
+    name: Annotated[_Name, msgspec.Meta(description="The source's name in the agent's config, e.g. `macos_path`.")]
+    role: Annotated[SourceRole, msgspec.Meta(description="The evidence it gives: `system_path`, `app_view`, `probe`.")]
+    running: Annotated[
+        bool, msgspec.Meta(description="It works now: false while its command is missing or its stream keeps dying.")
+    ]
+    events: Annotated[_Count, msgspec.Meta(description="Observations it emitted since the agent started.")]
+    errors: Annotated[SourceErrors, msgspec.Meta(description="Its failures by stage since the agent started.")]
+    last_success_ms: Annotated[
+        _Count | None,
+        msgspec.Meta(description="When it last read and parsed successfully (Unix ms, device clock); null if never."),
+    ] = None
+
+
 class HeartbeatBody(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Liveness and device facts, at least every 5 minutes."""
 
     uptime_s: Annotated[int, msgspec.Meta(ge=0, description="Seconds since boot.")]
     facts: Annotated[Facts, msgspec.Meta(description="Installed extensions and VPN flags.")]
     spool: Annotated[SpoolState, msgspec.Meta(description="The agent's spool state.")]
+    sources: Annotated[
+        tuple[SourceHealth, ...],
+        msgspec.Meta(
+            max_length=MAX_SOURCES,
+            description=(
+                f"The health of each evidence source (at most {MAX_SOURCES}). Added in agent 0.2: older agents "
+                "leave it out, older workers ignore it (unknown fields are ignored)."
+            ),
+        ),
+    ] = ()
 
 
 Body: TypeAlias = PathBody | ConnBody | ProbeBody | HeartbeatBody

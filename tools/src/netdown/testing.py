@@ -132,8 +132,9 @@ def _from_type_info(info: mi.Type) -> st.SearchStrategy[Any]:  # noqa: PLR0911 (
     match info:
         case mi.Metadata(type=inner):  # descriptions only: msgspec folds the constraints into `inner`
             return _from_type_info(inner)
-        case mi.VarTupleType(item_type=item, min_length=None, max_length=None):
-            return st.lists(_from_type_info(item), max_size=_MAX_ITEMS).map(tuple)
+        case mi.VarTupleType(item_type=item, min_length=min_length, max_length=max_length):
+            size = min(_MAX_ITEMS, max_length) if max_length is not None else _MAX_ITEMS
+            return st.lists(_from_type_info(item), min_size=min_length or 0, max_size=size).map(tuple)
         case mi.UnionType(types=types):
             return st.one_of([_from_type_info(member) for member in types])
         case mi.StructType():
