@@ -69,6 +69,7 @@ def _worst_case_state() -> detector.DeviceState:
     state.past_boots = [f"{i}".ljust(256, "b") for i in range(detector._MAX_PAST_BOOTS)]
     state.seen = {2**64 - 1 - i: 2**63 - 1 - i for i in range(MAX_SEEN_IDS)}
     state.seq_gaps = [detector._SeqGap(2**62 + 2 * i, 2**62 + 2 * i, 2**62) for i in range(detector._MAX_SEQ_GAPS)]
+    state.lost_seqs = [detector._SeqRange(2**62 + 2 * i, 2**62 + 2 * i) for i in range(detector.MAX_LOST_RANGES)]
     # The buffer as full as it may be left: one byte more would release its head.
     index = 0
     while True:
@@ -80,7 +81,7 @@ def _worst_case_state() -> detector.DeviceState:
             break
         index += 1
     state.system_paths = [
-        detector._SystemPath(2**62 + i, True, f"{i}".ljust(256, "p"), 2**62) for i in range(MAX_SYSTEM_PATHS)
+        detector._SystemPath(2**62 + i, True, f"{i}".ljust(256, "p"), 2**62, 2**62) for i in range(MAX_SYSTEM_PATHS)
     ]
     state.probes = [detector._Probe(2**62 + i, False) for i in range(MAX_PROBES)]
     transients_each = -(-MAX_TRANSIENTS // MAX_APPS)
@@ -88,7 +89,7 @@ def _worst_case_state() -> detector.DeviceState:
         state.apps[f"{app}".ljust(256, "a")] = detector._AppState(
             episode=detector._Episode(opened_ms=2**62, evidence=(_NAME, _NAME), stuck=True),
             last_recovery_ms=2**62,
-            transients=[detector._Transient(2**62, _NAME, 2**62) for _ in range(transients_each)],
+            transients=[detector._Transient(2**62, _NAME, 2**62, 2**62) for _ in range(transients_each)],
         )
     return state
 
@@ -215,3 +216,31 @@ def test_a_flood_through_a_batch_is_stored_within_budget() -> None:
     )
     assert later is not None
     assert len(encode_record(later.record)) <= STATE_BUDGET_BYTES
+
+
+def test_lost_ranges_stay_bounded_and_merging_them_never_hides_a_loss() -> None:
+    """A device losing every other event for hours: the ranges kept are bounded, and a path before all of them
+    still needs fresh evidence (the merged ranges cover every number they replaced)."""
+    params = detector.DetectorParams()
+    device = Device("mac-lossy-0001")
+    state = detector.new_device(device.device_id)
+    now = T0_MS
+    for event in (device.heartbeat(T0_MS), device.system_path(T0_MS + 1_000)):
+        detector.step(state, event, now, params)
+    lost = 0
+    for index in range(4 * detector.MAX_LOST_RANGES):
+        device.seq += 1  # this number never arrives
+        now = T0_MS + 2_000 + index * 1_000
+        lost += sum(
+            t.count
+            for t in detector.step(state, device.heartbeat(now), now, params)
+            if isinstance(t, detector.EventsLost)
+        )
+        assert len(state.lost_seqs) <= detector.MAX_LOST_RANGES
+    signal = device.conn(now + 1_000, enetdown=True)  # the path is ~260 s old: older than W, younger than R
+    transitions = detector.step(state, signal, now + params.lateness_ms + 1_000, params)
+    transitions += detector.flush(state, params)
+    lost += sum(t.count for t in transitions if isinstance(t, detector.EventsLost))
+    classes = [t.signal_class for t in transitions if isinstance(t, detector.SignalClassified)]
+    assert classes == [detector.SignalClass.INSUFFICIENT_EVIDENCE]
+    assert lost == 4 * detector.MAX_LOST_RANGES

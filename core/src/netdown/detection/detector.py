@@ -19,18 +19,24 @@ How events are ordered (docs/design.md, "Detection semantics"; docs/detection.md
   in-order result.
 * An event older than the applied frontier minus L is too late to change anything and is dropped
   (``EventDropped(late)``); so is a repeated ``event_id`` (``EventDropped(duplicate)``).
-* System path and probe history is kept for L + W + G, so a failure signal is always judged against
-  the system evidence at its own time, not at the time it is applied.
+* System path and probe history is kept for L + W + G (and the latest path before that), so a failure
+  signal is always judged against the system evidence at its own time, not at the time it is applied.
 
-Classification of a failure signal at t (docs/design.md, "Detection semantics"):
+Classification of a failure signal at t (docs/detection.md, "Classification of a signal"). The system
+path is a state that holds until it changes: the agent emits it on every change and again with every
+heartbeat, so the latest path at or before t is the system's view at t as long as nothing of the
+device's stream went missing in between.
 
-1. no system path or probe in [t - W, t], or no system path at all before t: insufficient evidence;
-2. the latest system path at or before t is not satisfied on a wifi/wired/cellular interface, or a
-   probe in [t - W, t] failed with no later ok probe: outage;
-3. the system path became healthy less than G before t: transient, unless at that change + G the
+1. no system path at or before t: insufficient evidence;
+2. a probe in [t - W, t] failed with no later ok probe in that span: outage;
+3. the latest path is not *current*: older than W, no ok probe in [t - W, t], and either older than
+   R (``path_max_age_ms``) or a ``seq`` is missing between it and the signal (a change may have been
+   lost): insufficient evidence;
+4. the latest path is not satisfied on a wifi/wired/cellular interface: outage;
+5. the system path became healthy less than G before t: transient, unless at that change + G the
    system is still healthy and the app has not recovered, in which case it is an episode after all
    (opened at t: the failure started then);
-4. otherwise: episode; it opens unless one is already open for that app, or a recovery of that app
+6. otherwise: episode; it opens unless one is already open for that app, or a recovery of that app
    later than t has been seen (a stale failure never reopens).
 """
 
@@ -52,6 +58,7 @@ __all__ = [
     "DROP_REASONS",
     "MAX_APPS",
     "MAX_BUFFER_BYTES",
+    "MAX_LOST_RANGES",
     "MAX_PROBES",
     "MAX_SEEN_IDS",
     "MAX_SEQ_JUMP",
@@ -126,6 +133,12 @@ so a single event can add at most this to the lost count (seq 0 then 2^63 - 1 wo
 holds. A longer honest gap (an agent offline for months whose spool dropped its oldest events) is still
 counted: the agent reports what its spool dropped in every heartbeat (``spool.lost``)."""
 
+MAX_LOST_RANGES: Final = 64
+"""Ranges of ``seq`` numbers counted lost that are remembered (up to 20 bytes each), so a path older than W is
+not taken as current across a loss (rule 3). Past the bound the two oldest merge into one range: the numbers
+between them count as missing too, so the cost is that a path older than W before them needs fresh evidence
+(a probe or a path within W), never that a lost change goes unnoticed."""
+
 MAX_TRANSIENTS: Final = 64
 """Failure signals waiting out G, over all apps (up to 290 bytes each). Past it a new one is classified
 transient at once: the earlier signals of that run already decide whether an episode opens."""
@@ -140,6 +153,10 @@ class DetectorParams:
     stuck_ms: int = 300_000  # T: an episode open longer than this is stuck
     lateness_ms: int = 120_000  # L: how long a signal waits for the evidence that covers it
     stale_ms: int = 900_000  # S: a device without events for this long is no longer active
+    # R: how long the latest system path stays the system's view with no seq missing since it. The agent re-emits
+    # its path with every heartbeat (at most 300 s apart), so three heartbeats: one lost or late refresh never
+    # makes a stable healthy path stale, while a path source that died is noticed within a quarter of an hour.
+    path_max_age_ms: int = 900_000
     # F: how far ahead of the processing clock an event's time may be (netdown.stream.admission). NTP keeps a
     # Mac within a second; 5 minutes forgives a badly set clock while bounding what a wrong one can do.
     max_skew_ms: int = 300_000
@@ -231,12 +248,17 @@ _STATEFUL: Final = frozenset({SignalClass.EPISODE, SignalClass.TRANSIENT})
 
 
 class _SystemPath(msgspec.Struct, array_like=True, gc=False):
-    """One system path evaluation, and when the healthy run it belongs to began (if healthy)."""
+    """One system path evaluation, when the healthy run it belongs to began (if healthy), and its ``seq``.
+
+    ``seq`` is None in a record stored before paths kept it: such a path is current only within W or with
+    a probe (rule 3), as if a gap followed it.
+    """
 
     ts_ms: int
     healthy: bool
     event_id: str
     run_start_ms: int = 0
+    seq: int | None = None
 
 
 class _Probe(msgspec.Struct, array_like=True, gc=False):
@@ -260,6 +282,7 @@ class _Transient(msgspec.Struct, array_like=True, gc=False):
     ts_ms: int
     event_id: str
     deadline_ms: int
+    seq: int = 0  # the signal's; what rule 3 measures a gap against at the deadline
 
 
 class _Episode(msgspec.Struct):
@@ -282,6 +305,13 @@ class _SeqGap(msgspec.Struct, array_like=True, gc=False):
     since_ms: int
 
 
+class _SeqRange(msgspec.Struct, array_like=True, gc=False):
+    """``seq`` numbers lo..hi counted lost: a system path before them may have been followed by a lost change."""
+
+    lo: int
+    hi: int
+
+
 class DeviceState(msgspec.Struct, kw_only=True):
     """Everything the detector knows about one device, and nothing more: what detection needs. Mutated in
     place by step, tick and flush. (What the device-facts record reports besides, its release and history,
@@ -298,6 +328,7 @@ class DeviceState(msgspec.Struct, kw_only=True):
     min_seq: int | None = None
     max_seq: int | None = None
     seq_gaps: list[_SeqGap] = msgspec.field(default_factory=list)
+    lost_seqs: list[_SeqRange] = msgspec.field(default_factory=list)  # gaps counted lost, while a path may need them
     buffer: list[_Pending] = msgspec.field(default_factory=list)
     buffer_bytes: int = 0  # the sum of the buffered events' sizes
     seen: dict[int, int] = msgspec.field(default_factory=dict)  # event_id digest (_id_key) -> ts_ms, ids within L
@@ -515,11 +546,34 @@ def _finalise_gaps(
     for index, gap in enumerate(state.seq_gaps):
         if everything or index < overflow or now_ms - gap.since_ms >= params.lateness_ms:
             lost += gap.hi - gap.lo + 1
+            _remember_lost(state, gap.lo, gap.hi)
         else:
             keep.append(gap)
     if lost:
         state.seq_gaps = keep
         out.append(EventsLost(count=lost))
+
+
+def _remember_lost(state: DeviceState, lo: int, hi: int) -> None:
+    """Keep a lost range for rule 3; past MAX_LOST_RANGES the two oldest merge (more counts as missing, never less)."""
+    ranges = state.lost_seqs
+    ranges.append(_SeqRange(lo, hi))
+    if len(ranges) > MAX_LOST_RANGES:
+        first, second = ranges[0], ranges[1]
+        ranges[0:2] = [_SeqRange(min(first.lo, second.lo), max(first.hi, second.hi))]
+
+
+def _gap_between(state: DeviceState, first: int, last: int) -> bool:
+    """Some ``seq`` strictly between two events' numbers is missing (not yet arrived, or counted lost).
+
+    Numbers further apart than MAX_SEQ_JUMP belong to different numberings: what lies between is unknown.
+    """
+    lo, hi = min(first, last), max(first, last)
+    if hi - lo > MAX_SEQ_JUMP:
+        return True
+    return any(gap.lo < hi and gap.hi > lo for gap in state.seq_gaps) or any(
+        lost.lo < hi and lost.hi > lo for lost in state.lost_seqs
+    )
 
 
 # --- the state machine, in event-time order ---
@@ -560,7 +614,7 @@ def _observe(state: DeviceState, event: wire.Event, params: DetectorParams, out:
     match event:  # most frequent first
         case wire.ConnEvent():
             if event.error is not None and event.error.name == ENETDOWN:
-                _failure(state, event.app, ts, event.event_id, params, out)
+                _failure(state, event.app, ts, event.seq, event.event_id, params, out)
             elif event.state == "ready":
                 _recovery(state, event.app, ts, params, out)
         case wire.ProbeEvent():
@@ -579,7 +633,7 @@ def _observe(state: DeviceState, event: wire.Event, params: DetectorParams, out:
             if event.status == "satisfied":
                 _recovery(state, app, ts, params, out)
             elif event.status == "unsatisfied" and event.reason == "policy_denied":
-                _failure(state, app, ts, event.event_id, params, out)
+                _failure(state, app, ts, event.seq, event.event_id, params, out)
 
 
 def _reboot(state: DeviceState, event: wire.Event, params: DetectorParams, out: list[Transition]) -> None:
@@ -595,6 +649,7 @@ def _reboot(state: DeviceState, event: wire.Event, params: DetectorParams, out: 
     state.boot_id = event.boot_id
     state.system_paths.clear()
     state.probes.clear()
+    state.lost_seqs.clear()  # they only ever qualified the old boot's paths
     # The new boot's clock is the device's event time from now on, even if it is behind the old boot's.
     ts = event.ts_ms
     state.frontier_ms = ts
@@ -607,7 +662,7 @@ def _add_system_path(state: DeviceState, event: wire.PathEvent) -> None:
     healthy = event.status == "satisfied" and any(i.type in PHYSICAL_INTERFACES for i in event.interfaces)
     paths = state.system_paths
     index = bisect.bisect_right(paths, event.ts_ms, key=lambda path: path.ts_ms)
-    paths.insert(index, _SystemPath(event.ts_ms, healthy, event.event_id))
+    paths.insert(index, _SystemPath(event.ts_ms, healthy, event.event_id, seq=event.seq))
     for position in range(index, len(paths)):
         path, previous = paths[position], paths[position - 1] if position else None
         continuing = path.healthy and previous is not None and previous.healthy
@@ -616,23 +671,38 @@ def _add_system_path(state: DeviceState, event: wire.PathEvent) -> None:
         del paths[0]  # after the runs are computed: a run that began before it keeps its start
 
 
-def _classify(state: DeviceState, ts: int, params: DetectorParams) -> tuple[SignalClass, _SystemPath | None]:
-    """Judge the system's view at ``ts`` (rules 1-4 of the module docstring), and the path that says so."""
+def _classify(state: DeviceState, ts: int, seq: int, params: DetectorParams) -> tuple[SignalClass, _SystemPath | None]:
+    """Judge the system's view at ``ts`` for the event numbered ``seq`` (rules 1-6 of the module docstring),
+    and the path that says so."""
     paths = state.system_paths
     index = bisect.bisect_right(paths, ts, key=lambda path: path.ts_ms)
     latest = paths[index - 1] if index else None
+    if latest is None:
+        return SignalClass.INSUFFICIENT_EVIDENCE, None
     probes = state.probes[
         bisect.bisect_left(state.probes, ts - params.window_ms, key=lambda p: p.ts_ms) : bisect.bisect_right(
             state.probes, ts, key=lambda p: p.ts_ms
         )
     ]
-    if latest is None or (latest.ts_ms < ts - params.window_ms and not probes):
+    if not _probes_ok(probes):
+        return SignalClass.OUTAGE, latest
+    # After rule 2 any probe in the window means an ok one after every failure: fresh evidence.
+    if not (probes or _current(state, latest, ts, seq, params)):
         return SignalClass.INSUFFICIENT_EVIDENCE, latest
-    if not latest.healthy or not _probes_ok(probes):
+    if not latest.healthy:
         return SignalClass.OUTAGE, latest
     if latest.run_start_ms > ts - params.settle_ms:
         return SignalClass.TRANSIENT, latest
     return SignalClass.EPISODE, latest
+
+
+def _current(state: DeviceState, path: _SystemPath, ts: int, seq: int, params: DetectorParams) -> bool:
+    """The path is still the system's view at ``ts`` without a probe: younger than W, or younger than R with no
+    ``seq`` missing between it and the event judged (a lost event may have been the path's change)."""
+    age = ts - path.ts_ms
+    if age <= params.window_ms:
+        return True
+    return age <= params.path_max_age_ms and path.seq is not None and not _gap_between(state, path.seq, seq)
 
 
 def _probes_ok(probes: list[_Probe]) -> bool:
@@ -642,14 +712,14 @@ def _probes_ok(probes: list[_Probe]) -> bool:
 
 
 def _failure(
-    state: DeviceState, app: str, ts: int, event_id: str, params: DetectorParams, out: list[Transition]
+    state: DeviceState, app: str, ts: int, seq: int, event_id: str, params: DetectorParams, out: list[Transition]
 ) -> None:
     """An app-side failure signal: classify it; open an episode or wait out a transient (within the bounds)."""
-    signal_class, path = _classify(state, ts, params)
+    signal_class, path = _classify(state, ts, seq, params)
     app_state = _app_state(state, app) if signal_class in _STATEFUL else None
     if signal_class is SignalClass.TRANSIENT and app_state is not None and _transients(state) < MAX_TRANSIENTS:
         assert path is not None
-        app_state.transients.append(_Transient(ts, event_id, path.run_start_ms + params.settle_ms))
+        app_state.transients.append(_Transient(ts, event_id, path.run_start_ms + params.settle_ms, seq))
         return
     out.append(SignalClassified(app=app, signal_class=signal_class, ts_ms=ts, event_id=event_id))
     if signal_class is SignalClass.EPISODE and app_state is not None:
@@ -722,7 +792,7 @@ def _settle_transients(
                 continue
             # At the end of input a deadline not yet reached in event time is unknown: not an episode.
             signal_class, path = (
-                _classify(state, transient.deadline_ms, params)
+                _classify(state, transient.deadline_ms, transient.seq, params)
                 if transient.deadline_ms <= now_ts
                 else (SignalClass.TRANSIENT, None)
             )
@@ -782,6 +852,10 @@ def _prune(state: DeviceState, params: DetectorParams) -> None:
     probe_from = bisect.bisect_left(state.probes, horizon, key=lambda probe: probe.ts_ms)
     if probe_from:
         del state.probes[:probe_from]
+    if state.lost_seqs:
+        # A lost range below every kept path's seq lies between no kept path and a later signal.
+        lowest = min((path.seq for path in paths if path.seq is not None), default=None)
+        state.lost_seqs = [] if lowest is None else [lost for lost in state.lost_seqs if lost.hi > lowest]
     late = frontier - params.lateness_ms
     if len(state.seen) > state.seen_prune_at:
         # Amortised: prune when the set has doubled since the last prune, not on every event.
