@@ -97,11 +97,19 @@ def _coded(pattern: re.Pattern[str]) -> Callable[[str], wire.ErrorInfo | None]:
 
     def spelling(text: str) -> wire.ErrorInfo | None:
         for match in pattern.finditer(text):
-            if (error := _posix(int(match["code"]))) is not None:
+            if (error := _posix(int(match["code"]))) is not None and _agrees(error, text, match.end()):
                 return error
         return None
 
     return spelling
+
+
+def _agrees(error: wire.ErrorInfo, text: str, end: int) -> bool:
+    """False when the strerror text right after a code names another error (Linux's ``[Errno 100] Network is
+    down``: 100 is not darwin's ENETDOWN), so the text, not the foreign number, decides."""
+    gap = _TEXT_GAP.match(text, end)
+    follows = _STRERROR.match(text, gap.end() if gap else end)
+    return follows is None or _NAME_BY_TEXT[_normal_text(follows.group())] == error.name
 
 
 def _cfstream(text: str) -> wire.ErrorInfo | None:
@@ -155,6 +163,19 @@ def _normal_text(text: str) -> str:
     return text.lower().replace("\u2019", "'")
 
 
+# Between a code and its strerror text: `50 (Network is down)`, `50 - Network is down`, `[50: Network is down]`.
+_TEXT_GAP: Final = re.compile(r"[\s\])\-:(\"'\u2013]{0,4}")
+# A POSIX domain, then its code close by: `Error Domain=NSPOSIXErrorDomain Code=50`, `(NSPOSIXErrorDomain error
+# 50 - …)`, `kNWErrorDomainPOSIX Code=50`, `domain: nw_error_domain_posix, code: 50`, `POSIX error 50`. The gap
+# never crosses another `Domain`, so `NSURLErrorDomain Code=50` near a POSIX word is not ENETDOWN.
+_POSIX_DOMAIN_CODE: Final = re.compile(
+    r"(?:NSPOSIXErrorDomain|kNWErrorDomainPOSIX|kCFErrorDomainPOSIX|nw_error_domain_posix"
+    r"|(?<![A-Za-z_])(?i:posix)(?![A-Za-z_(]))(?:\(1\))?"
+    r"(?:[\s:=,]{0,3}|(?:(?!Domain)[^\d\n]){0,24}?(?<![A-Za-z])(?i:code|error|errno|err)\s*[=:#]?\s*)"
+    r"(?P<code>\d{1,4})(?![\d:]|\.\d)"
+)
+# errno is POSIX by definition: `errno 50`, `errno=50`, `[Errno 50]`, `errno: 50`.
+_ERRNO: Final = re.compile(r"(?<![A-Za-z_])(?i:errno)\s*[=:#]?\s*(?P<code>\d{1,4})(?![\d:]|\.\d)")
 _CFSTREAM_CODE: Final = re.compile(r"_kCFStreamErrorCodeKey=(?P<code>\d{1,4})\b")
 _CFSTREAM_DOMAIN: Final = re.compile(r"_kCFStreamErrorDomainKey=(?P<domain>-?\d{1,4})\b")
 _BRACKET_TEXT: Final = re.compile(r"\[(?P<code>\d{1,4})\] ")
@@ -172,7 +193,8 @@ _DNS_CONSTANT: Final = re.compile(r"kDNSServiceErr_(?P<name>[A-Za-z]{2,30})")
 # In the order they are tried: explicit codes first, names, then the bare text.
 _SPELLINGS: Final[tuple[Callable[[str], wire.ErrorInfo | None], ...]] = (
     _coded(re.compile(r"POSIXErrorCode\(rawValue: ?(?P<code>\d{1,4})\)")),
-    _coded(re.compile(r"NSPOSIXErrorDomain,? [Cc]ode=(?P<code>\d{1,4})\b")),
+    _coded(_POSIX_DOMAIN_CODE),
+    _coded(_ERRNO),
     _coded(re.compile(r"NWError error (?P<code>\d{1,4})\b")),
     _coded(re.compile(r"\[(?P<code>\d{1,4}): [^\[\]]{1,80}\]")),
     _coded(re.compile(r"(?:^|(?<=[\s(\[]))1:(?P<code>\d{1,4})(?![\d:.])")),
