@@ -60,6 +60,7 @@ import msgspec
 from netdown import wire
 from netdown.agent.redact import redact_endpoint
 from netdown.agent.sources.base import Observation
+from netdown.agent.unified_log_app_state import closing_paren, find_announcement
 from netdown.agent.unified_log_errors import DNS_ERRORS, POSIX_ERRORS, find_error
 from netdown.agent.unified_log_layouts import LogRecord
 
@@ -134,14 +135,19 @@ def read_message(record: LogRecord, options: ParseOptions | None = None) -> Mess
     options = options or _DEFAULTS
     message = record.message
     if len(message) > _MESSAGE_CAP:
-        kind = MessageKind.UNREADABLE if _TRIGGER.search(message, 0, 4096) else MessageKind.OTHER
+        kind = MessageKind.UNREADABLE if _triggers(message[:4096]) else MessageKind.OTHER
         return MessageResult(kind, "too_long")
-    if not _TRIGGER.search(message):
+    if not _triggers(message):
         return MessageResult(MessageKind.OTHER)
     for grammar in _GRAMMARS:
         if (said := grammar(message, options.key)) is not None:
             return _result(said, record, options)
     return MessageResult(MessageKind.NETWORK)
+
+
+def _triggers(message: str) -> bool:
+    """Any chance of a Network.framework statement or of an app's own state line: else ``other`` at once."""
+    return _TRIGGER.search(message) is not None or find_announcement(message) is not None
 
 
 def _result(said: _Said, record: LogRecord, options: ParseOptions) -> MessageResult:
@@ -305,6 +311,10 @@ _CONN_STATES: Final[Mapping[str, wire.ConnState]] = {
     state: state for state in ("preparing", "waiting", "ready", "failed", "cancelled")
 }
 _SILENT_STATES: Final = frozenset({"setup", "invalid"})  # real NWConnection states the contract has no value for
+# The app's own state words: C's nw_connection_state_* and Swift's NWConnection.State (and the US
+# spelling `canceled`); `setup` (before start(): nothing attempted yet) and `invalid` have no contract value.
+_APP_STATES: Final[Mapping[str, wire.ConnState]] = {**_CONN_STATES, "canceled": "cancelled"}
+_ERROR_STATES: Final = frozenset({"waiting", "failed"})
 _HANDLER_STATES: Final[Mapping[str, wire.ConnState | None]] = {
     "initial": None,
     "waiting": "waiting",
@@ -329,35 +339,19 @@ _LIFECYCLE: Final = re.compile(
     r" (?P<verb>start|cancel|cancelled|restart)\b"
 )
 _EVENT_ERROR: Final = re.compile(r", error (?P<error>.{1,1024})$")
-_PARENS: Final = re.compile(r"[()]")
 _CFNETWORK: Final = re.compile(r"Connection (?P<n>\d{1,12}): (?P<rest>.*)")
 _CFNETWORK_FAILED: Final = re.compile(r"failed to connect (?P<error>[^,]{1,200})(?:, reason -?\d{1,10})?")
 _TCP_CONN: Final = re.compile(r"TCP Conn (?P<id>0x[0-9a-fA-F]{1,16}) Failed : error (?P<error>.{1,200})")
 _LEGACY_TCP: Final = re.compile(
     r"tcp_connection_handle_connect_conditions_bad (?P<n>\d{1,12}) failed: \d{1,4} - (?P<reason>.{1,200})"
 )
-_APP_STATE: Final = re.compile(
-    r"\b[Cc]onnection\b.{0,200}?\bstate\b(?: (?:changed|did change|updated|is|now))?(?: to|:|=| \u2192)? ?"
-    r"(?P<state>setup|preparing|waiting|ready|failed|cancelled)\b"
-)
-_BARE_STATE: Final = re.compile(r"\s*(?P<state>waiting|failed)(?=\()")
 _PATH_KEY: Final = re.compile(r"_NSURLErrorNWPathKey=")
 _LIBINFO: Final = re.compile(r"libinfo check path: ")
 # Cheap test for any chance of a Network.framework statement; everything else is `other` at once.
 _TRIGGER: Final = re.compile(
     r"nw_|\[C\d|\[\d{1,12}(?:\.\d{1,12}){0,8} |reporting state|^Connection \d|TCP Conn|tcp_connection|NWPathKey"
-    r"|libinfo check path|^\s*(?:waiting|failed)\(|[Cc]onnection\b.{0,200}?\bstate\b"
+    r"|libinfo check path|[Cc]onnection\b.{0,200}?\bstate\b"
 )
-
-
-def _closing_paren(text: str, start: int, limit: int = 2048) -> int | None:
-    """Index of the ``)`` that closes the ``(`` at ``start``, looking at most ``limit`` characters ahead."""
-    depth = 0
-    for paren in _PARENS.finditer(text, start, min(len(text), start + limit)):
-        depth += 1 if paren.group() == "(" else -1
-        if depth == 0:
-            return paren.start()
-    return None
 
 
 def _error_of(text: str | None) -> tuple[bool, wire.ErrorInfo | None]:
@@ -432,7 +426,7 @@ def _descriptor(message: str, key: bytes) -> _Said | None:
     body = _DESCRIPTOR_BODY.match(message, pos)
     if body is None:
         return _lifecycle(message, pos, conn_id, key)
-    close = _closing_paren(message, body.end() - 1)
+    close = closing_paren(message, body.end() - 1)
     path = parse_path(message[body.end() : close]) if close is not None else None
     if close is None or path is None or body["state"] not in _HANDLER_STATES or not message.startswith("]", close + 1):
         return _Said("descriptor", readable=False) if conn_id.startswith("C") else None
@@ -504,24 +498,25 @@ def _legacy_tcp(message: str, key: bytes) -> _Said | None:
 
 
 def _app_state(message: str, key: bytes) -> _Said | None:
-    """The app's own NWConnection state: ``Connection state changed to waiting(<error>)``, bare ``waiting(<error>)``."""
-    match = _APP_STATE.search(message) or _BARE_STATE.match(message)
-    if match is None:
+    """The app's own NWConnection state in its own words (:mod:`netdown.agent.unified_log_app_state`).
+
+    Only ``waiting`` and ``failed`` carry an error (Swift's ``NWConnection.State`` gives the others
+    none), so text after any other state is not read as one.
+    """
+    said = find_announcement(message)
+    if said is None:
         return None
-    state, end = match["state"], match.end()
-    argument = None
-    opening = end + 1 if message.startswith(" (", end) else end
-    if message.startswith("(", opening):
-        close = _closing_paren(message, opening)
-        if close is None:
-            return _Said("app_state", readable=False)
-        argument = message[opening + 1 : close]
-    readable, error = _error_of(argument)
+    if not said.complete:
+        return _Said("app_state", readable=False)
+    if not said.of_connection:
+        return _Said("app_state")
+    readable, error = _error_of(said.error if said.state in _ERROR_STATES else None)
     if not readable:
         return _Said("app_state", readable=False)
-    if state in _SILENT_STATES:
+    state = _APP_STATES.get(said.state)
+    if state is None:
         return _Said("app_state")
-    return _Said("app_state", conn=_conn(NO_CONN_ID, _CONN_STATES[state], error))
+    return _Said("app_state", conn=_conn(NO_CONN_ID, state, error))
 
 
 def _path_text(pattern: re.Pattern[str], grammar: str) -> Callable[[str, bytes], _Said | None]:
