@@ -17,10 +17,11 @@ descriptions:
 - **CFNetwork**: ``Connection 95: failed to connect 1:50, reason -1`` (CFNetwork's connection 95 is
   libnetwork's ``C95``: the same log prints both), ``TCP Conn 0x600005c24180 Failed : error 0:50 [50]``;
 - **syslog-era**: ``tcp_connection_handle_connect_conditions_bad 20 failed: 2 - Path was denied by NECP policy``;
-- **the app's own NWConnection state**: ``Connection state changed to waiting(POSIXErrorCode(rawValue:
-  50): Network is down)``, ``… last network state: waiting (… NWError error 50 - Network is down)``,
-  a bare ``waiting(POSIX(.ENETDOWN))``; such a line names no connection id, so ``conn_id`` is ``-``
-  and ``endpoint`` is empty (nothing was logged; nothing is invented);
+- **the app's own NWConnection state**, in any wording the grammar of
+  :mod:`netdown.agent.unified_log_app_state` reads (``Connection state changed to
+  waiting(POSIXErrorCode(rawValue: 50): Network is down)``, ``state = .failed(…)``, ``preparing ->
+  failed(…)``); such a line names no connection id, so ``conn_id`` is ``-`` and ``endpoint`` is empty
+  (nothing was logged; nothing is invented);
 - **paths**: a descriptor line that reports a path evaluation (``event: path:…``,
   ``nw_endpoint_handler_path_change``), ``_NSURLErrorNWPathKey=unsatisfied (…), interface: …`` and
   ``libinfo check path: …`` give an ``app`` path observation.
@@ -40,11 +41,12 @@ decides only where it is unambiguous (``utun*``/``ipsec*``/``ppp*`` → tunnel, 
 ``pdp_ip*`` → cellular) and ``en0`` & co. are ``other``, since a Mac's ``en0`` may be Wi-Fi or
 Ethernet. ``ipv4``/``ipv6``/``dns`` are true only when the path lists them.
 
-Errors (:func:`find_error`) are recognised in every spelling the corpus shows, for ENETDOWN and the
-other POSIX errors (darwin codes) and DNS-SD errors; the contract's ``ErrorInfo(domain="posix", code=50,
-name="ENETDOWN")``. A line that says a state or an error this grammar cannot read fully is
-``unreadable``: counted, never turned into an observation. Endpoints pass through
-:func:`netdown.agent.redact.redact_endpoint`, so no raw hostname, URL or address is ever observed.
+Errors (:func:`find_error`, :mod:`netdown.agent.unified_log_errors`) are recognised in every spelling
+the corpus shows, for ENETDOWN and the other POSIX errors (darwin codes) and DNS-SD errors; the
+contract's ``ErrorInfo(domain="posix", code=50, name="ENETDOWN")``. A line that says a state or an
+error this grammar cannot read fully is ``unreadable``: counted, never turned into an observation.
+Endpoints pass through :func:`netdown.agent.redact.redact_endpoint`, so no raw hostname, URL or
+address is ever observed.
 """
 
 from __future__ import annotations
