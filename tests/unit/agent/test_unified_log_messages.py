@@ -278,6 +278,60 @@ def test_the_apps_own_nwconnection_state_line_s01() -> None:
     assert kind("Connection state changed to failed(TLS error -9816)") is MessageKind.UNREADABLE
 
 
+@pytest.mark.parametrize(
+    ("line", "state"),
+    [
+        ("Connection state changed to failed with error: POSIXErrorCode(rawValue: 50): Network is down", "failed"),
+        ("connection state: waiting (Network is down)", "waiting"),
+        ("Link state did change to waiting: Network is down", "waiting"),
+        ("tunnel entered state failed(posix(ENETDOWN))", "failed"),
+        ("C3 preparing -> failed(NWError.posix(POSIXErrorCode.ENETDOWN))", "failed"),
+        ("ready \u2192 waiting(ENETDOWN)", "waiting"),
+        ("state = .failed(.posix(.ENETDOWN))", "failed"),
+        ("newState: waiting(POSIXErrorCode: Network is down)", "waiting"),
+        ("NWConnection.State.failed(Network.NWError.posix(__C.POSIXErrorCode(rawValue: 50)))", "failed"),
+        ("nw_connection_state_failed error: domain nw_error_domain_posix code 50", "failed"),
+        ("Connection State Changed: Failed - Network is down", "failed"),
+        ("UDP connection state changed from preparing to waiting(errno 50)", "waiting"),
+        ("Tunnel connection waiting(POSIXErrorCode(rawValue: 50): Network is down)", "waiting"),
+    ],
+)
+def test_the_apps_connection_state_in_any_wording_with_its_error(line: str, state: str) -> None:
+    assert observed(line) == [conn(NO_CONN_ID, state, error=ENETDOWN)]
+
+
+@pytest.mark.parametrize(
+    ("line", "state"),
+    [
+        ("connection state nw_connection_state_waiting error (null)", "waiting"),
+        ("Connection state is now .cancelled", "cancelled"),
+        ("connection state -> canceled", "cancelled"),
+        ("state changed to ready, sending hello", "ready"),
+        ("[C4] connection state: preparing", "preparing"),
+    ],
+)
+def test_states_without_an_error_and_text_after_them_that_is_none(line: str, state: str) -> None:
+    assert observed(line) == [conn(NO_CONN_ID, state)]
+
+
+def test_setup_and_invalid_state_nothing_and_prose_is_no_state() -> None:
+    for line in ("Connection 7 state: setup", "connection state: nw_connection_state_invalid"):
+        assert observed(line) == []
+        assert kind(line) is MessageKind.NETWORK, line
+    for line in ("Saving the statement failed", "Waiting for network state to change", "restated: ready"):
+        assert kind(line) is MessageKind.OTHER, line
+
+
+def test_a_state_whose_error_is_no_posix_error_is_unreadable() -> None:
+    for line in (
+        'Connection state changed to failed(Error Domain=NSURLErrorDomain Code=50 "(null)")',
+        "Connection state changed to failed with error HTTP 500",
+        "connection state: waiting (50)",
+        "Connection state changed to failed(POSIXErrorCode(rawValue: 50)",  # never closed
+    ):
+        assert kind(line) is MessageKind.UNREADABLE, line
+
+
 def test_other_nw_objects_states_are_not_connections_s52() -> None:
     assert observed("Browser did update state to waiting(-65570: PolicyDenied)") == []
     assert kind("Tunnel 'laptop-full' connection status changed to 'disconnecting'") is MessageKind.OTHER
@@ -345,6 +399,26 @@ ENETDOWN_SPELLINGS = [
     "[50: Network is down]",  # libnetwork's errno layout (s37 shows it for 61)
     'Error Domain=NSPOSIXErrorDomain Code=50 "Network is down"',  # NSError (s23 shows it for 49)
     "Network(The operation couldn\u2019t be completed. Network is down)",  # s29's follow-on text
+    "POSIXErrorCode: Network is down",  # newer Swift's description of the code
+    ".posix(.ENETDOWN)",
+    "posix(ENETDOWN)",
+    "NWError.posix(POSIXErrorCode.ENETDOWN)",
+    "Network.NWError.posix(__C.POSIXErrorCode(rawValue: 50))",
+    "ENETDOWN",
+    "Error Domain=NSPOSIXErrorDomain Code=50",
+    'Error Domain=NSPOSIXErrorDomain Code=50 "Network is down" UserInfo={NSLocalizedDescription=Network is down}',
+    'Error Domain=kNWErrorDomainPOSIX Code=50 "Network is down"',
+    "domain: nw_error_domain_posix, code: 50",
+    "nw_error_domain_posix(1) code 50",
+    "POSIX error 50",
+    "The operation couldn\u2019t be completed. (NSPOSIXErrorDomain error 50 - Network is down)",
+    "The operation couldn't be completed. (NSPOSIXErrorDomain error 50 - Network is down)",
+    "The operation could not be completed. (NSPOSIXErrorDomain error 50.)",
+    "errno 50",
+    "errno=50",
+    "error 50 (Network is down)",
+    "Network is down",
+    "[Errno 100] Network is down",  # Linux's number: the text decides, 100 is darwin's EPROTO
 ]
 
 
@@ -365,6 +439,11 @@ def test_enetdown_is_recognised_in_every_spelling_of_the_corpus(spelling: str) -
         ("NECP_CLIENT_ACTION_ADD_FLOW B4B73350 [22: Invalid argument]", "EINVAL", 22),  # s43
         ('Receive failed with error "Socket is not connected"', "ENOTCONN", 57),  # s38
         ("ping: sendto: Device not configured", "ENXIO", 6),  # C22
+        ("errno 51", "ENETUNREACH", 51),
+        ('Error Domain=NSPOSIXErrorDomain Code=65 "No route to host"', "EHOSTUNREACH", 65),
+        ("kNWErrorDomainPOSIX Code=61", "ECONNREFUSED", 61),
+        ("POSIX error 60", "ETIMEDOUT", 60),
+        ("POSIXErrorCode(rawValue: 51): Network is unreachable", "ENETUNREACH", 51),
     ],
 )
 def test_other_posix_errors_by_their_canonical_name(text: str, name: str, code: int) -> None:
@@ -387,6 +466,18 @@ def test_dns_service_errors_when_name_and_code_agree_s51_s52() -> None:
         "ERROR: EOF reached",
         "error code: -1009 [4:-4]",
         "",
+        "50",
+        "code 50",
+        "error 50",
+        "Code=50",
+        "Error Domain=NSURLErrorDomain Code=50",
+        'Error Domain=kCFErrorDomainCFNetwork Code=50 "(null)"',
+        "Error Domain=NSOSStatusErrorDomain Code=50",
+        "HTTP 500",
+        "HTTP status code 500 Internal Server Error",
+        "posix 500",
+        "errno 500",
+        "NSPOSIXErrorDomain Code=5000",
     ],
 )
 def test_text_that_only_looks_like_an_error_is_none(text: str) -> None:

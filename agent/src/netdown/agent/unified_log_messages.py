@@ -17,10 +17,11 @@ descriptions:
 - **CFNetwork**: ``Connection 95: failed to connect 1:50, reason -1`` (CFNetwork's connection 95 is
   libnetwork's ``C95``: the same log prints both), ``TCP Conn 0x600005c24180 Failed : error 0:50 [50]``;
 - **syslog-era**: ``tcp_connection_handle_connect_conditions_bad 20 failed: 2 - Path was denied by NECP policy``;
-- **the app's own NWConnection state**: ``Connection state changed to waiting(POSIXErrorCode(rawValue:
-  50): Network is down)``, ``… last network state: waiting (… NWError error 50 - Network is down)``,
-  a bare ``waiting(POSIX(.ENETDOWN))``; such a line names no connection id, so ``conn_id`` is ``-``
-  and ``endpoint`` is empty (nothing was logged; nothing is invented);
+- **the app's own NWConnection state**, in any wording the grammar of
+  :mod:`netdown.agent.unified_log_app_state` reads (``Connection state changed to
+  waiting(POSIXErrorCode(rawValue: 50): Network is down)``, ``state = .failed(…)``, ``preparing ->
+  failed(…)``); such a line names no connection id, so ``conn_id`` is ``-`` and ``endpoint`` is empty
+  (nothing was logged; nothing is invented);
 - **paths**: a descriptor line that reports a path evaluation (``event: path:…``,
   ``nw_endpoint_handler_path_change``), ``_NSURLErrorNWPathKey=unsatisfied (…), interface: …`` and
   ``libinfo check path: …`` give an ``app`` path observation.
@@ -40,11 +41,12 @@ decides only where it is unambiguous (``utun*``/``ipsec*``/``ppp*`` → tunnel, 
 ``pdp_ip*`` → cellular) and ``en0`` & co. are ``other``, since a Mac's ``en0`` may be Wi-Fi or
 Ethernet. ``ipv4``/``ipv6``/``dns`` are true only when the path lists them.
 
-Errors (:func:`find_error`) are recognised in every spelling the corpus shows, for ENETDOWN and the
-other POSIX errors (darwin codes) and DNS-SD errors; the contract's ``ErrorInfo(domain="posix", code=50,
-name="ENETDOWN")``. A line that says a state or an error this grammar cannot read fully is
-``unreadable``: counted, never turned into an observation. Endpoints pass through
-:func:`netdown.agent.redact.redact_endpoint`, so no raw hostname, URL or address is ever observed.
+Errors (:func:`find_error`, :mod:`netdown.agent.unified_log_errors`) are recognised in every spelling
+the corpus shows, for ENETDOWN and the other POSIX errors (darwin codes) and DNS-SD errors; the
+contract's ``ErrorInfo(domain="posix", code=50, name="ENETDOWN")``. A line that says a state or an
+error this grammar cannot read fully is ``unreadable``: counted, never turned into an observation.
+Endpoints pass through :func:`netdown.agent.redact.redact_endpoint`, so no raw hostname, URL or
+address is ever observed.
 """
 
 from __future__ import annotations
@@ -60,6 +62,8 @@ import msgspec
 from netdown import wire
 from netdown.agent.redact import redact_endpoint
 from netdown.agent.sources.base import Observation
+from netdown.agent.unified_log_app_state import closing_paren, find_announcement
+from netdown.agent.unified_log_errors import DNS_ERRORS, POSIX_ERRORS, find_error
 from netdown.agent.unified_log_layouts import LogRecord
 
 __all__ = [
@@ -80,59 +84,6 @@ __all__ = [
 
 NO_CONN_ID: Final = "-"  # conn_id of a state line that names no connection (the app's own NWConnection log)
 _MESSAGE_CAP: Final = 16 * 1024  # longer messages are not read: no Network.framework line is near this
-
-# darwin <sys/errno.h>: canonical name -> (code, strerror text).
-POSIX_ERRORS: Final[Mapping[str, tuple[int, str]]] = {
-    "EPERM": (1, "Operation not permitted"),
-    "ENOENT": (2, "No such file or directory"),
-    "EINTR": (4, "Interrupted system call"),
-    "EIO": (5, "Input/output error"),
-    "ENXIO": (6, "Device not configured"),
-    "EBADF": (9, "Bad file descriptor"),
-    "ENOMEM": (12, "Cannot allocate memory"),
-    "EACCES": (13, "Permission denied"),
-    "EINVAL": (22, "Invalid argument"),
-    "EPIPE": (32, "Broken pipe"),
-    "EAGAIN": (35, "Resource temporarily unavailable"),
-    "EINPROGRESS": (36, "Operation now in progress"),
-    "EALREADY": (37, "Operation already in progress"),
-    "ENOTSOCK": (38, "Socket operation on non-socket"),
-    "EMSGSIZE": (40, "Message too long"),
-    "ENOPROTOOPT": (42, "Protocol not available"),
-    "EPROTONOSUPPORT": (43, "Protocol not supported"),
-    "ENOTSUP": (45, "Operation not supported"),
-    "EAFNOSUPPORT": (47, "Address family not supported by protocol family"),
-    "EADDRINUSE": (48, "Address already in use"),
-    "EADDRNOTAVAIL": (49, "Can't assign requested address"),
-    "ENETDOWN": (50, "Network is down"),
-    "ENETUNREACH": (51, "Network is unreachable"),
-    "ENETRESET": (52, "Network dropped connection on reset"),
-    "ECONNABORTED": (53, "Software caused connection abort"),
-    "ECONNRESET": (54, "Connection reset by peer"),
-    "ENOBUFS": (55, "No buffer space available"),
-    "EISCONN": (56, "Socket is already connected"),
-    "ENOTCONN": (57, "Socket is not connected"),
-    "ESHUTDOWN": (58, "Can't send after socket shutdown"),
-    "ETIMEDOUT": (60, "Operation timed out"),
-    "ECONNREFUSED": (61, "Connection refused"),
-    "EHOSTDOWN": (64, "Host is down"),
-    "EHOSTUNREACH": (65, "No route to host"),
-    "ECANCELED": (89, "Operation canceled"),
-    "EBADMSG": (94, "Bad message"),
-    "EPROTO": (100, "Protocol error"),
-}
-# dns_sd.h kDNSServiceErr_*: code -> name; a logged pair is recognised only when it matches this table.
-DNS_ERRORS: Final[Mapping[int, str]] = {
-    -65537: "Unknown",
-    -65538: "NoSuchName",
-    -65554: "NoSuchRecord",
-    -65563: "ServiceNotRunning",
-    -65568: "Timeout",
-    -65569: "DefunctConnection",
-    -65570: "PolicyDenied",
-}
-_POSIX_BY_CODE: Final = {code: name for name, (code, _) in POSIX_ERRORS.items()}
-_DNS_BY_NAME: Final = {name: code for code, name in DNS_ERRORS.items()}
 
 
 @dataclass(frozen=True)
@@ -186,14 +137,19 @@ def read_message(record: LogRecord, options: ParseOptions | None = None) -> Mess
     options = options or _DEFAULTS
     message = record.message
     if len(message) > _MESSAGE_CAP:
-        kind = MessageKind.UNREADABLE if _TRIGGER.search(message, 0, 4096) else MessageKind.OTHER
+        kind = MessageKind.UNREADABLE if _triggers(message[:4096]) else MessageKind.OTHER
         return MessageResult(kind, "too_long")
-    if not _TRIGGER.search(message):
+    if not _triggers(message):
         return MessageResult(MessageKind.OTHER)
     for grammar in _GRAMMARS:
         if (said := grammar(message, options.key)) is not None:
             return _result(said, record, options)
     return MessageResult(MessageKind.NETWORK)
+
+
+def _triggers(message: str) -> bool:
+    """Any chance of a Network.framework statement or of an app's own state line: else ``other`` at once."""
+    return _TRIGGER.search(message) is not None or find_announcement(message) is not None
 
 
 def _result(said: _Said, record: LogRecord, options: ParseOptions) -> MessageResult:
@@ -223,122 +179,6 @@ def _app(record: LogRecord, options: ParseOptions) -> str | None:
         return None
     return options.app_ids.get(process, process)
 
-
-# --- errors -------------------------------------------------------------------------------------------------
-
-
-def find_error(text: str) -> wire.ErrorInfo | None:
-    """The first error ``text`` states, as the contract's error object, in any spelling the field shows.
-
-    POSIX (darwin codes): ``POSIXErrorCode(rawValue: 50)``, ``Error Domain=NSPOSIXErrorDomain Code=50``,
-    ``NWError error 50``, ``[50: Network is down]``, CFNetwork's ``1:50`` and ``error 0:50 [50]``,
-    ``_kCFStreamErrorCodeKey=50`` with ``_kCFStreamErrorDomainKey=1``, 2017's ``[1] Operation not permitted``,
-    ``POSIX(.ENETDOWN)``/``posix(.ENETDOWN)``/bare ``ENETDOWN``, and the strerror text itself
-    (``sendto: network is down``). DNS-SD: ``PolicyDenied(-65570)``, ``-65570: PolicyDenied``.
-    """
-    for spelling in _SPELLINGS:
-        found = spelling(text)
-        if found is not None:
-            return found
-    return None
-
-
-def _posix(code: int) -> wire.ErrorInfo | None:
-    name = _POSIX_BY_CODE.get(code)
-    return None if name is None else wire.ErrorInfo(domain="posix", code=code, name=name)
-
-
-def _coded(pattern: re.Pattern[str]) -> Callable[[str], wire.ErrorInfo | None]:
-    """A spelling that carries the POSIX code in a ``code`` group: the first known code it shows."""
-
-    def spelling(text: str) -> wire.ErrorInfo | None:
-        for match in pattern.finditer(text):
-            if (error := _posix(int(match["code"]))) is not None:
-                return error
-        return None
-
-    return spelling
-
-
-def _cfstream(text: str) -> wire.ErrorInfo | None:
-    """``_kCFStreamErrorCodeKey=50`` counts only with ``_kCFStreamErrorDomainKey=1`` (kCFStreamErrorDomainPOSIX)."""
-    code = _CFSTREAM_CODE.search(text)
-    domain = _CFSTREAM_DOMAIN.search(text)
-    if code is None or domain is None or domain["domain"] != "1":
-        return None
-    return _posix(int(code["code"]))
-
-
-def _bracket_text(text: str) -> wire.ErrorInfo | None:
-    """2017's ``[1] Operation not permitted``: the number counts only when its strerror text follows it."""
-    for match in _BRACKET_TEXT.finditer(text):
-        error = _posix(int(match["code"]))
-        if error is not None and text.startswith(POSIX_ERRORS[error.name][1], match.end()):
-            return error
-    return None
-
-
-def _named(text: str) -> wire.ErrorInfo | None:
-    """``POSIX(.ENETDOWN)``, ``posix(.ENETDOWN)``, ``read ENETDOWN``: a canonical name we know."""
-    for match in _ERRNO_NAME.finditer(text):
-        if (known := POSIX_ERRORS.get(match["name"])) is not None:
-            return wire.ErrorInfo(domain="posix", code=known[0], name=match["name"])
-    return None
-
-
-def _strerror(text: str) -> wire.ErrorInfo | None:
-    """The strerror text alone: ``sendto: network is down``, ``failed with error "Socket is not connected"``."""
-    match = _STRERROR.search(text)
-    if match is None:
-        return None
-    name = _NAME_BY_TEXT[_normal_text(match.group())]
-    return wire.ErrorInfo(domain="posix", code=POSIX_ERRORS[name][0], name=name)
-
-
-def _dns(text: str) -> wire.ErrorInfo | None:
-    """A DNS-SD error whose name and code agree with dns_sd.h."""
-    for pattern in (_DNS_CALL, _DNS_PAIR):
-        for match in pattern.finditer(text):
-            if DNS_ERRORS.get(int(match["code"])) == match["name"]:
-                return wire.ErrorInfo(domain="dns", code=int(match["code"]), name=match["name"])
-    for match in _DNS_CONSTANT.finditer(text):
-        if (known := _DNS_BY_NAME.get(match["name"])) is not None:
-            return wire.ErrorInfo(domain="dns", code=known, name=match["name"])
-    return None
-
-
-def _normal_text(text: str) -> str:
-    return text.lower().replace("\u2019", "'")
-
-
-_CFSTREAM_CODE: Final = re.compile(r"_kCFStreamErrorCodeKey=(?P<code>\d{1,4})\b")
-_CFSTREAM_DOMAIN: Final = re.compile(r"_kCFStreamErrorDomainKey=(?P<domain>-?\d{1,4})\b")
-_BRACKET_TEXT: Final = re.compile(r"\[(?P<code>\d{1,4})\] ")
-_ERRNO_NAME: Final = re.compile(r"(?<![A-Za-z0-9_])(?P<name>E[A-Z]{2,15})(?![A-Za-z0-9_])")
-_NAME_BY_TEXT: Final = {_normal_text(text): name for name, (_, text) in POSIX_ERRORS.items()}
-_STRERROR: Final = re.compile(
-    r"(?<![A-Za-z])(?:"
-    + "|".join(re.escape(text).replace("'", "['\u2019]") for text in sorted(_NAME_BY_TEXT, key=len, reverse=True))
-    + r")(?![A-Za-z])",
-    re.IGNORECASE,
-)
-_DNS_CALL: Final = re.compile(r"(?P<name>[A-Z][A-Za-z]{2,30})\((?P<code>-65\d{3})\)")
-_DNS_PAIR: Final = re.compile(r"(?P<code>-65\d{3}): (?P<name>[A-Z][A-Za-z]{2,30})")
-_DNS_CONSTANT: Final = re.compile(r"kDNSServiceErr_(?P<name>[A-Za-z]{2,30})")
-# In the order they are tried: explicit codes first, names, then the bare text.
-_SPELLINGS: Final[tuple[Callable[[str], wire.ErrorInfo | None], ...]] = (
-    _coded(re.compile(r"POSIXErrorCode\(rawValue: ?(?P<code>\d{1,4})\)")),
-    _coded(re.compile(r"NSPOSIXErrorDomain,? [Cc]ode=(?P<code>\d{1,4})\b")),
-    _coded(re.compile(r"NWError error (?P<code>\d{1,4})\b")),
-    _coded(re.compile(r"\[(?P<code>\d{1,4}): [^\[\]]{1,80}\]")),
-    _coded(re.compile(r"(?:^|(?<=[\s(\[]))1:(?P<code>\d{1,4})(?![\d:.])")),
-    _coded(re.compile(r"(?:^|(?<=[\s(\[]))0:(?P<code>\d{1,4}) \[(?P=code)\]")),
-    _cfstream,
-    _bracket_text,
-    _dns,
-    _named,
-    _strerror,
-)
 
 # --- paths --------------------------------------------------------------------------------------------------
 
@@ -473,6 +313,10 @@ _CONN_STATES: Final[Mapping[str, wire.ConnState]] = {
     state: state for state in ("preparing", "waiting", "ready", "failed", "cancelled")
 }
 _SILENT_STATES: Final = frozenset({"setup", "invalid"})  # real NWConnection states the contract has no value for
+# The app's own state words: C's nw_connection_state_* and Swift's NWConnection.State (and the US
+# spelling `canceled`); `setup` (before start(): nothing attempted yet) and `invalid` have no contract value.
+_APP_STATES: Final[Mapping[str, wire.ConnState]] = {**_CONN_STATES, "canceled": "cancelled"}
+_ERROR_STATES: Final = frozenset({"waiting", "failed"})
 _HANDLER_STATES: Final[Mapping[str, wire.ConnState | None]] = {
     "initial": None,
     "waiting": "waiting",
@@ -497,35 +341,19 @@ _LIFECYCLE: Final = re.compile(
     r" (?P<verb>start|cancel|cancelled|restart)\b"
 )
 _EVENT_ERROR: Final = re.compile(r", error (?P<error>.{1,1024})$")
-_PARENS: Final = re.compile(r"[()]")
 _CFNETWORK: Final = re.compile(r"Connection (?P<n>\d{1,12}): (?P<rest>.*)")
 _CFNETWORK_FAILED: Final = re.compile(r"failed to connect (?P<error>[^,]{1,200})(?:, reason -?\d{1,10})?")
 _TCP_CONN: Final = re.compile(r"TCP Conn (?P<id>0x[0-9a-fA-F]{1,16}) Failed : error (?P<error>.{1,200})")
 _LEGACY_TCP: Final = re.compile(
     r"tcp_connection_handle_connect_conditions_bad (?P<n>\d{1,12}) failed: \d{1,4} - (?P<reason>.{1,200})"
 )
-_APP_STATE: Final = re.compile(
-    r"\b[Cc]onnection\b.{0,200}?\bstate\b(?: (?:changed|did change|updated|is|now))?(?: to|:|=| \u2192)? ?"
-    r"(?P<state>setup|preparing|waiting|ready|failed|cancelled)\b"
-)
-_BARE_STATE: Final = re.compile(r"\s*(?P<state>waiting|failed)(?=\()")
 _PATH_KEY: Final = re.compile(r"_NSURLErrorNWPathKey=")
 _LIBINFO: Final = re.compile(r"libinfo check path: ")
 # Cheap test for any chance of a Network.framework statement; everything else is `other` at once.
 _TRIGGER: Final = re.compile(
     r"nw_|\[C\d|\[\d{1,12}(?:\.\d{1,12}){0,8} |reporting state|^Connection \d|TCP Conn|tcp_connection|NWPathKey"
-    r"|libinfo check path|^\s*(?:waiting|failed)\(|[Cc]onnection\b.{0,200}?\bstate\b"
+    r"|libinfo check path|[Cc]onnection\b.{0,200}?\bstate\b"
 )
-
-
-def _closing_paren(text: str, start: int, limit: int = 2048) -> int | None:
-    """Index of the ``)`` that closes the ``(`` at ``start``, looking at most ``limit`` characters ahead."""
-    depth = 0
-    for paren in _PARENS.finditer(text, start, min(len(text), start + limit)):
-        depth += 1 if paren.group() == "(" else -1
-        if depth == 0:
-            return paren.start()
-    return None
 
 
 def _error_of(text: str | None) -> tuple[bool, wire.ErrorInfo | None]:
@@ -600,7 +428,7 @@ def _descriptor(message: str, key: bytes) -> _Said | None:
     body = _DESCRIPTOR_BODY.match(message, pos)
     if body is None:
         return _lifecycle(message, pos, conn_id, key)
-    close = _closing_paren(message, body.end() - 1)
+    close = closing_paren(message, body.end() - 1)
     path = parse_path(message[body.end() : close]) if close is not None else None
     if close is None or path is None or body["state"] not in _HANDLER_STATES or not message.startswith("]", close + 1):
         return _Said("descriptor", readable=False) if conn_id.startswith("C") else None
@@ -672,24 +500,25 @@ def _legacy_tcp(message: str, key: bytes) -> _Said | None:
 
 
 def _app_state(message: str, key: bytes) -> _Said | None:
-    """The app's own NWConnection state: ``Connection state changed to waiting(<error>)``, bare ``waiting(<error>)``."""
-    match = _APP_STATE.search(message) or _BARE_STATE.match(message)
-    if match is None:
+    """The app's own NWConnection state in its own words (:mod:`netdown.agent.unified_log_app_state`).
+
+    Only ``waiting`` and ``failed`` carry an error (Swift's ``NWConnection.State`` gives the others
+    none), so text after any other state is not read as one.
+    """
+    said = find_announcement(message)
+    if said is None:
         return None
-    state, end = match["state"], match.end()
-    argument = None
-    opening = end + 1 if message.startswith(" (", end) else end
-    if message.startswith("(", opening):
-        close = _closing_paren(message, opening)
-        if close is None:
-            return _Said("app_state", readable=False)
-        argument = message[opening + 1 : close]
-    readable, error = _error_of(argument)
+    if not said.complete:
+        return _Said("app_state", readable=False)
+    if not said.of_connection:
+        return _Said("app_state")
+    readable, error = _error_of(said.error if said.state in _ERROR_STATES else None)
     if not readable:
         return _Said("app_state", readable=False)
-    if state in _SILENT_STATES:
+    state = _APP_STATES.get(said.state)
+    if state is None:
         return _Said("app_state")
-    return _Said("app_state", conn=_conn(NO_CONN_ID, _CONN_STATES[state], error))
+    return _Said("app_state", conn=_conn(NO_CONN_ID, state, error))
 
 
 def _path_text(pattern: re.Pattern[str], grammar: str) -> Callable[[str, bytes], _Said | None]:
