@@ -13,9 +13,36 @@ from netdown.demo import scenario
 from netdown.demo.summary import alerts_line, fleet_line, scored
 from netdown.demo.view import Run, render, status_line
 from netdown.demo.watch import AlertSeen, AlertState, Snapshot, VersionRow
+from netdown.detection.detector import DetectorParams
 from netdown.detection.incident import Incident
-from netdown.sim import GroundTruth, RunInfo, Score, TrueEpisode
+from netdown.sim import GroundTruth, RunInfo, Score, TrueEpisode, score, simulate
 from netdown.sim.live import LiveProgress
+from netdown.sim.profile import AgentProfile
+from netdown.stream.replay_run import ReplayRun
+from netdown.testing import T0_MS
+
+
+def test_the_demo_agent_is_the_shipped_one_as_much_faster_as_the_detector() -> None:
+    production = DetectorParams()
+    speedup = production.stuck_ms / scenario.PARAMS.stuck_ms
+
+    assert speedup == production.stale_ms / scenario.PARAMS.stale_ms
+    assert AgentProfile().faster(speedup) == scenario.AGENT
+    assert scenario.AGENT.heartbeat_ms <= scenario.PARAMS.stale_ms / 3  # a quiet device stays active
+
+
+def test_the_demo_fleet_replayed_finds_its_episodes() -> None:
+    simulation = simulate(
+        scenario.fleet(30, seed=1), start_ms=T0_MS, duration_ms=300_000, params=scenario.PARAMS, agent=scenario.AGENT
+    )
+    run = ReplayRun(scenario.PARAMS)
+
+    run.feed_all(delivery.event for delivery in simulation.deliveries)
+    result = score(simulation.truth, run.final_incidents())
+
+    assert result.true_positives >= 30, result
+    assert result.precision >= 0.95, result
+    assert result.recall >= 0.95, result
 
 
 def _durations(config: Config) -> dict[str, timedelta]:

@@ -9,18 +9,32 @@ from pathlib import Path
 
 import pytest
 
+from netdown import wire
 from netdown.sim import cli as sim_cli
 from netdown.sim import read_truth
 from netdown.sim.cli import main
+from netdown.sim.profile import AgentProfile
 
 BIN = Path(sys.executable).parent
 # A demo's time scale, so ten simulated minutes hold many episodes.
 DEMO_FLAGS = ["--window", "6", "--settle", "2", "--stuck-after", "30", "--lateness", "10", "--stale-after", "60"]
+# The agent at the same scale (T and S ten times shorter than the defaults): probes every 3 s.
+DEMO_AGENT_FLAGS = ["--probe-interval", "3s", "--heartbeat-interval", "30s", "--path-poll", "200ms"]
 
 
 def _capture(tmp_path: Path, name: str, *extra: str) -> tuple[Path, Path]:
     events, truth = tmp_path / f"{name}.ndjson", tmp_path / f"{name}.truth.ndjson"
-    fleet = ["--devices", "20", "--duration", "10m", "--episodes-per-day", "300", *DEMO_FLAGS, *extra]
+    fleet = [
+        "--devices",
+        "20",
+        "--duration",
+        "10m",
+        "--episodes-per-day",
+        "300",
+        *DEMO_FLAGS,
+        *DEMO_AGENT_FLAGS,
+        *extra,
+    ]
     code = main(["capture", *fleet, "--events", str(events), "--truth", str(truth)])
     assert code == 0
     return events, truth
@@ -98,6 +112,10 @@ def test_releases_and_correlates_from_flags_are_planted(tmp_path: Path) -> None:
         (["--p-lost", "2"], "--p-lost: must be in [0, 1]"),
         (["--episodes-per-day", "-1"], "--episodes-per-day: must be at least 0"),
         (["--settle", "0"], "--settle / NETDOWN_SETTLE: must be positive"),
+        (["--probes", "maybe"], "--probes: invalid choice: 'maybe'"),
+        (["--probe-jitter", "1"], "--probe-jitter: must be in [0, 1)"),
+        (["--probe-interval", "0"], "--probe-interval: '0' is not a positive duration"),
+        (["--blind-share", "1.5"], "--blind-share: must be in [0, 1]"),
     ],
 )
 def test_a_bad_flag_is_an_argparse_error_naming_it(
@@ -113,6 +131,28 @@ def test_a_bad_flag_is_an_argparse_error_naming_it(
 
     assert exited.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def _events(path: Path) -> list[wire.Event]:
+    events = [wire.decode(line) for line in path.read_bytes().splitlines()]
+    assert not [event for event in events if isinstance(event, wire.Rejection)]
+    return events  # type: ignore[return-value]  # no rejection, as asserted
+
+
+def test_the_agent_flags_set_what_the_devices_report(tmp_path: Path) -> None:
+    events_path, truth_path = _capture(tmp_path, "quiet", "--probes", "off", "--blind-share", "0.25")
+    events, truth = _events(events_path), read_truth(truth_path.read_bytes().splitlines())
+
+    assert truth.run.agent == AgentProfile(probes=False, probe_interval_ms=3_000, path_poll_ms=200, heartbeat_ms=30_000)
+    assert not [event for event in events if isinstance(event, wire.ProbeEvent)]
+    blind = {device.device_id for device in truth.devices if device.blind}
+    assert len(blind) == 5  # an exact share of the 20
+    with_paths = {e.device_id for e in events if isinstance(e, wire.PathEvent) and e.observer == "system"}
+    assert with_paths == {device.device_id for device in truth.devices} - blind
+    for event in events:
+        if isinstance(event, wire.HeartbeatEvent):
+            assert [source.name for source in event.sources] == ["macos_path", "unified_log"]
+            assert event.sources[0].running == (event.device_id not in blind)
 
 
 def test_score_refuses_a_file_that_is_not_a_truth(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -4,25 +4,29 @@ from __future__ import annotations
 
 import pytest
 
+from netdown import wire
 from netdown.detection.detector import DetectorParams
 from netdown.detection.incident import CloseReason, Incident
-from netdown.sim import FleetSpec, GroundTruth, RunInfo, Score, TrueEpisode, score, simulate
+from netdown.sim import FleetSpec, GroundTruth, RunInfo, Score, TrueDevice, TrueEpisode, score, simulate
+from netdown.sim.profile import AgentProfile
 from netdown.stream.replay_run import ReplayRun
 from netdown.testing import APP, T0_MS
 
 # The time scale of a live demo: every window a few seconds, so episodes open and close while one watches.
 DEMO = DetectorParams(window_ms=6_000, settle_ms=2_000, stuck_ms=30_000, lateness_ms=10_000, stale_ms=60_000)
+# The agent at that scale: T and S are ten times shorter than the defaults, so are its intervals (probes every 3 s).
+DEMO_AGENT = AgentProfile().faster(10)
 DEVICE = "mac-00001-0123456789"
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 @pytest.mark.parametrize(
-    ("params", "duration_ms", "episodes_per_day"),
-    [(DetectorParams(), 3 * 3_600_000, 12.0), (DEMO, 1_200_000, 300.0)],
+    ("params", "agent", "duration_ms", "episodes_per_day"),
+    [(DetectorParams(), AgentProfile(), 3 * 3_600_000, 12.0), (DEMO, DEMO_AGENT, 1_200_000, 300.0)],
     ids=["default-params", "demo-params"],
 )
 def test_the_pure_detector_finds_the_planted_episodes_and_nothing_else(
-    seed: int, params: DetectorParams, duration_ms: int, episodes_per_day: float
+    seed: int, params: DetectorParams, agent: AgentProfile, duration_ms: int, episodes_per_day: float
 ) -> None:
     spec = FleetSpec(
         devices=40,
@@ -34,7 +38,7 @@ def test_the_pure_detector_finds_the_planted_episodes_and_nothing_else(
         p_late_spool=0.2,
         p_lost=0.002,
     )
-    simulation = simulate(spec, start_ms=T0_MS, duration_ms=duration_ms, params=params)
+    simulation = simulate(spec, start_ms=T0_MS, duration_ms=duration_ms, params=params, agent=agent)
     run = ReplayRun(params)
 
     run.feed_all(delivery.event for delivery in simulation.deliveries)
@@ -96,7 +100,7 @@ def test_a_detection_overlapping_a_planted_episode_within_the_tolerance_matches_
     # The first found a little late and closed early; the second opened W + G - 1 s after it really closed.
     result = score(truth, [_found(120, 150), _found(1100 + 39, 1200)])
 
-    assert result == Score(2, 0, 0, 0, 2, 2)
+    assert result == Score(2, 0, 0, 0, 2, 2, opening_delays_ms=(20_000, 139_000))
     assert (result.precision, result.recall) == (1.0, 1.0)
 
 
@@ -135,8 +139,47 @@ def test_every_record_of_an_episode_counts_once_as_its_latest_state() -> None:
 
     result = score(truth, records)
 
-    assert result == Score(1, 0, 0, 0, 1, 1)
+    assert result == Score(1, 0, 0, 0, 1, 1, opening_delays_ms=(0,))
     assert score(truth, [_found(100, 800, stuck=False)]).stuck_agreed == 0
+
+
+def test_the_episodes_of_a_blind_device_are_outside_recall_unless_found() -> None:
+    truth = _truth(_planted(100, 200), _planted(1000, 1100))
+    truth.devices.append(_device(blind=True))
+
+    missed = score(truth, [])
+    found = score(truth, [_found(100, 200)])
+
+    assert (missed.true_positives, missed.false_negatives, missed.blind, missed.recall) == (0, 0, 2, 1.0)
+    assert (found.true_positives, found.false_negatives, found.blind) == (1, 0, 1)
+    assert "blind           1 (planted on devices reporting no system path" in found.summary()
+
+
+def test_the_summary_says_how_late_the_matches_opened() -> None:
+    truth = _truth(*(_planted(100 * i, 100 * i + 50) for i in range(1, 21)))
+    late_by_s = [0] * 10 + [2] * 8 + [30, 40]  # p95 of 20 is the 19th
+
+    result = score(truth, [_found(100 * i + late, 100 * i + 50) for i, late in enumerate(late_by_s, 1)])
+
+    assert result.opening_delays_ms == tuple(sorted(s * 1000 for s in late_by_s))
+    assert "opening delay   median 0.0 s, p95 30.0 s, max 40.0 s (detected opening - first failure, 20 matches)" in (
+        result.summary()
+    )
+    assert "opening delay   none (no match)" in score(truth, []).summary()
+
+
+def _device(*, blind: bool) -> TrueDevice:
+    return TrueDevice(
+        device_id=DEVICE,
+        platform="darwin",
+        os_version="15.1",
+        os_build="24B83",
+        facts=wire.Facts(network_extensions=()),
+        correlates=(),
+        hazard_per_day=1.0,
+        expected_episodes=1.0,
+        blind=blind,
+    )
 
 
 def test_nothing_planted_and_nothing_found_is_a_perfect_score() -> None:

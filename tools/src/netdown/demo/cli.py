@@ -180,6 +180,7 @@ class _Demo:
                 start_ms=time.time_ns() // 1_000_000,
                 duration_ms=round(self.duration_s * 1000),
                 params=scenario.PARAMS,
+                agent=scenario.AGENT,
             )
             self.publisher = LivePublisher(
                 simulation, self.stack.broker.bootstrap, self.workdir / "spool", topic=self.stack.worker.events_topic

@@ -5,6 +5,8 @@ judged over 3 h); a demo has minutes in all. So:
 
 * the detector runs 15x faster than the production defaults (stuck after 20 s, inactive after
   60 s) and the simulator shapes every device's timeline for those parameters;
+* so does each simulated Mac's agent (``AGENT``): the shipped cadences 15x faster, a probe round
+  every 2 s, a heartbeat every 20 s, the system path polled every 133 ms;
 * the shipped alert rules run 60x faster (``scaled``): a page's 10 min ``for`` is 10 s, the
   regression's 3 h window 3 min; their volume guards shrink from a 2,000-Mac fleet to the demo's;
 * the fleet fails far more often than a real one (about one episode per Mac per 7 min, and one
@@ -20,10 +22,13 @@ from typing import Final
 from netdown.dashboards.config import CONFIG, Config, scaled
 from netdown.detection.detector import DetectorParams
 from netdown.sim import DEFAULT_RELEASES, FleetSpec
+from netdown.sim.profile import AgentProfile
 
-__all__ = ["BAD_RELEASE", "PARAMS", "RULES_SPEEDUP", "fleet", "rules"]
+__all__ = ["AGENT", "BAD_RELEASE", "PARAMS", "RULES_SPEEDUP", "fleet", "rules"]
 
 PARAMS: Final = DetectorParams(window_ms=10_000, settle_ms=2_000, stuck_ms=20_000, lateness_ms=5_000, stale_ms=60_000)
+_DETECTOR_SPEEDUP: Final = 15  # T and S of PARAMS against the production defaults
+AGENT: Final = AgentProfile().faster(_DETECTOR_SPEEDUP)
 RULES_SPEEDUP: Final = 60
 # The fleet size the shipped volume guards are written for: 20 stuck Macs are its 1% (netdown.dashboards.config).
 _REFERENCE_FLEET: Final = 2_000

@@ -7,8 +7,9 @@
 `capture` writes the wire events in delivery order and the ground truth; `publish` sends the same
 kind of fleet to a broker in real time, through the agent's spool and publisher, starting now; `score`
 prints true and false positives and negatives and, last, `precision=P recall=R`. The detection
-parameters (`--window` ... `--stale-after`) set the time scale of the timelines: simulate with the
-ones the detector will run with. See docs/simulator.md.
+parameters (`--window` ... `--stale-after`) set the time scale of what happens: simulate with the
+ones the detector will run with. How each Mac's agent reports it (`--probes`, `--probe-interval` ...)
+defaults to the shipped agent config. See docs/simulator.md.
 """
 
 from __future__ import annotations
@@ -22,10 +23,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
+import msgspec
+
 from netdown import cli_io, wire
 from netdown.cli_args import duration, fraction, non_negative_number, number, positive_int, positive_number
 from netdown.sim.files import read_incidents, write_capture
-from netdown.sim.fleet import DEFAULT_START_MS, Simulation, simulate
+from netdown.sim.fleet import DEFAULT_AGENT, DEFAULT_START_MS, Simulation, simulate
+from netdown.sim.profile import AgentProfile
 from netdown.sim.score import score
 from netdown.sim.spec import DEFAULT_RELEASES, Correlate, FleetSpec, Release
 from netdown.sim.truth import read_truth, write_truth
@@ -162,12 +166,58 @@ def _fleet_arguments(parser: argparse.ArgumentParser, start_help: str) -> None:
         ("p-duplicate", "p_duplicate", fraction, "P", "chance that an event is delivered twice"),
         ("p-late-spool", "p_late_spool", fraction, "P", "chance that a device is cut off once, its spool late"),
         ("p-lost", "p_lost", fraction, "P", "chance that an event is never delivered"),
+        ("blind-share", "blind_share", fraction, "P", "share of devices whose system-path source is not running"),
     ):
         default = getattr(defaults, field)
         rates.add_argument(
             f"--{flag}", dest=field, type=kind, default=default, metavar=metavar, help=f"{what} (default: {default:g})"
         )
+    _agent_arguments(parser)
     add_detector_arguments(parser)
+
+
+def _agent_arguments(parser: argparse.ArgumentParser) -> None:
+    """How each simulated Mac's agent reports: the shipped config's cadences unless told otherwise."""
+    agent = parser.add_argument_group("the agent on each Mac (defaults: deploy/agent.example.toml)")
+    agent.add_argument(
+        "--probes",
+        choices=("on", "off"),
+        default="on" if DEFAULT_AGENT.probes else "off",
+        help="run the probe source (default: %(default)s; admins may turn it off)",
+    )
+    for flag, field, what in (
+        ("probe-interval", "probe_interval_ms", "between two probe rounds, before jitter"),
+        ("heartbeat-interval", "heartbeat_ms", "between two heartbeats (each re-reports the system path)"),
+        ("path-poll", "path_poll_ms", "between two polls of the system path (a change shows at the next)"),
+    ):
+        default_ms = getattr(DEFAULT_AGENT, field)
+        agent.add_argument(
+            f"--{flag}",
+            dest=field,
+            type=duration,
+            default=default_ms,
+            metavar="TIME",
+            help=f"{what} (default: {default_ms / 1000:g}s)",
+        )
+    agent.add_argument(
+        "--probe-jitter",
+        dest="probe_jitter",
+        type=_jitter,
+        default=DEFAULT_AGENT.probe_jitter,
+        metavar="F",
+        help=f"each probe interval is scaled by a uniform 1 ± F, F in [0, 1) (default: {DEFAULT_AGENT.probe_jitter:g})",
+    )
+
+
+def _agent(args: argparse.Namespace) -> AgentProfile:
+    return msgspec.structs.replace(
+        DEFAULT_AGENT,
+        probes=args.probes == "on",
+        probe_interval_ms=args.probe_interval_ms,
+        probe_jitter=args.probe_jitter,
+        path_poll_ms=args.path_poll_ms,
+        heartbeat_ms=args.heartbeat_ms,
+    )
 
 
 def _spec(args: argparse.Namespace) -> FleetSpec:
@@ -182,19 +232,27 @@ def _spec(args: argparse.Namespace) -> FleetSpec:
         p_duplicate=args.p_duplicate,
         p_late_spool=args.p_late_spool,
         p_lost=args.p_lost,
+        blind_share=args.blind_share,
         correlates=tuple(args.correlate or ()),
     )
 
 
 def _simulate(args: argparse.Namespace, start_ms: int) -> Simulation:
     started = time.perf_counter()
-    simulation = simulate(_spec(args), start_ms=start_ms, duration_ms=args.duration, params=detector_params(args))
+    agent = _agent(args)
+    simulation = simulate(
+        _spec(args), start_ms=start_ms, duration_ms=args.duration, params=detector_params(args), agent=agent
+    )
     truth = simulation.truth
     stuck = sum(episode.stuck for episode in truth.episodes)
+    probes = (
+        f"probes every {agent.probe_interval_ms / 1000:g} s ± {agent.probe_jitter:.0%}" if agent.probes else "no probes"
+    )
     print(
         f"{_PROG}: {len(simulation.deliveries):,} deliveries from {args.devices:,} devices over "
         f"{args.duration / 1000:g} s (seed {args.seed}): {len(truth.episodes):,} episodes planted ({stuck:,} stuck), "
-        f"{len(truth.disturbances):,} outages and transients; simulated in {time.perf_counter() - started:.1f} s",
+        f"{len(truth.disturbances):,} outages and transients; {probes}; simulated in "
+        f"{time.perf_counter() - started:.1f} s",
         file=sys.stderr,
     )
     return simulation
@@ -315,6 +373,13 @@ def _correlate(text: str) -> Correlate:
 
 def _mult(parts: list[str]) -> float:
     return number(parts[0]) if parts else 1.0
+
+
+def _jitter(text: str) -> float:
+    value = number(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text!r}")
+    return value
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 :func:`simulate` draws the fleet from a :class:`~netdown.sim.spec.FleetSpec` and a seed: releases by
 weight and planted correlates by share (exact counts, assigned at random, independently of each
-other), then each device's timeline (:mod:`netdown.sim.timeline`), then delivery as the agent's
+other), then each device's timeline (:mod:`netdown.sim.timeline`) as its agent reports it
+(:class:`~netdown.sim.profile.AgentProfile`), then delivery as the agent's
 spool and publisher make it: a little network jitter, a stretch offline on some devices whose spool
 delivers it all when the broker is reachable again (the late spool replay), events sent twice (a
 batch retried after a lost acknowledgement, or an agent that died before acknowledging and re-sent
@@ -19,14 +20,16 @@ from typing import Final, NamedTuple
 
 from netdown import wire
 from netdown.detection.detector import DetectorParams
+from netdown.sim.profile import AgentProfile
 from netdown.sim.spec import Correlate, FleetSpec, Release
 from netdown.sim.timeline import DAY_MS, Cadence, Device
 from netdown.sim.truth import GroundTruth, RunInfo, TrueDevice, TrueDisturbance, TrueEpisode
 
-__all__ = ["DEFAULT_START_MS", "MONITORED_APP", "Delivery", "Simulation", "simulate"]
+__all__ = ["DEFAULT_AGENT", "DEFAULT_START_MS", "MONITORED_APP", "Delivery", "Simulation", "simulate"]
 
 MONITORED_APP: Final = "com.example.vpn.tunnel"
 DEFAULT_START_MS: Final = 1_732_540_800_000  # a fixed start, so a seed gives the same bytes
+DEFAULT_AGENT: Final = AgentProfile()
 _VPN_EXTENSION: Final = wire.NetworkExtension(id=MONITORED_APP, kind="packet_tunnel")
 _JITTER_MIN_MS: Final = 20
 _JITTER_MEAN_MS: Final = 200
@@ -55,8 +58,19 @@ class Simulation:
         return self.truth.run.end_ms
 
 
-def simulate(spec: FleetSpec, *, start_ms: int, duration_ms: int, params: DetectorParams) -> Simulation:
-    """Simulate ``spec`` over ``[start_ms, start_ms + duration_ms)``, shaped for ``params``; deterministic."""
+def simulate(
+    spec: FleetSpec,
+    *,
+    start_ms: int,
+    duration_ms: int,
+    params: DetectorParams,
+    agent: AgentProfile = DEFAULT_AGENT,
+) -> Simulation:
+    """Simulate ``spec`` over ``[start_ms, start_ms + duration_ms)``, shaped for ``params``; deterministic.
+
+    ``params`` shape what happens (episode and outage lengths); ``agent`` is how each device reports it
+    (the shipped agent config's cadences unless told otherwise).
+    """
     if duration_ms <= 0:
         raise ValueError(f"duration_ms must be positive, got {duration_ms}")
     end_ms = start_ms + duration_ms
@@ -64,6 +78,7 @@ def simulate(spec: FleetSpec, *, start_ms: int, duration_ms: int, params: Detect
     cadence = Cadence.for_params(params)
     releases = _apportion(rng, spec.devices, spec.releases)
     carriers = [set(rng.sample(range(spec.devices), round(c.share * spec.devices))) for c in spec.correlates]
+    blind = set(rng.sample(range(spec.devices), round(spec.blind_share * spec.devices)))
     truth = GroundTruth(
         RunInfo(
             start_ms=start_ms,
@@ -74,6 +89,7 @@ def simulate(spec: FleetSpec, *, start_ms: int, duration_ms: int, params: Detect
             stuck_ms=params.stuck_ms,
             lateness_ms=params.lateness_ms,
             stale_ms=params.stale_ms,
+            agent=agent,
         )
     )
     deliveries: list[Delivery] = []
@@ -91,9 +107,11 @@ def simulate(spec: FleetSpec, *, start_ms: int, duration_ms: int, params: Detect
             os_build=release.os_build,
             facts=_facts(spec.correlates, correlates),
             app=MONITORED_APP,
-            start_ms=start_ms + device_rng.randrange(max(cadence.probe[0], 1)),
+            start_ms=start_ms + device_rng.randrange(cadence.margin),
             end_ms=end_ms,
             cadence=cadence,
+            agent=agent,
+            blind=index in blind,
         )
         device.plan(hazard, spec.outages_per_device_day, spec.transients_per_device_day, spec.stuck_share)
         if device_rng.random() < spec.p_late_spool:
@@ -165,6 +183,7 @@ def _true_device(device: Device, correlates: Sequence[Correlate], hazard: float)
         correlates=tuple(correlate.name for correlate in correlates),
         hazard_per_day=hazard,
         expected_episodes=hazard * device.exposure_ms / DAY_MS,
+        blind=device.blind,
     )
 
 

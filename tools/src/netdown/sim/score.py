@@ -7,7 +7,14 @@ in opening order. An episode still open at the end counts as lasting until ``end
 
 Unmatched detections are false positives; unmatched planted episodes are false negatives, except
 those that began less than G + L before ``end_ms``: a live worker cannot have judged them yet, so
-they are left out of recall (counted as ``undetectable``), and a detection of one still counts.
+they are left out of recall (counted as ``undetectable``), and a detection of one still counts. The
+episodes of blind devices (no system-path source running, so no evidence for any judgement) are left
+out of recall the same way, counted as ``blind``.
+
+How late a match opened, its ``opened_ms`` minus the planted episode's (its first failure signal),
+says what the agent's cadence costs: a detector that waits for system evidence opens an episode at
+the first failure after a probe or a path report, which at the field's cadences is often many
+retries after the first.
 
 Detections may be given as every record of the incidents topic (opened, stuck, closed): records of
 one episode (same device, app, opening time) count once, as their most advanced state.
@@ -15,8 +22,9 @@ one episode (same device, app, opening time) count once, as their most advanced 
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from netdown.detection.detector import DetectorParams
@@ -36,6 +44,8 @@ class Score:
     undetectable: int  # planted too close to the end to be judged, and not detected: outside recall
     stuck_agreed: int  # matched episodes whose stuck flag agrees with the truth, where the truth can be known
     stuck_judged: int  # matched episodes that lasted (or were observed) longer than T, or were recovering
+    blind: int = 0  # planted on blind devices, and not detected: outside recall
+    opening_delays_ms: tuple[int, ...] = ()  # per match, in ascending order: detected opening - planted opening
 
     @property
     def precision(self) -> float:
@@ -57,6 +67,8 @@ class Score:
             f"false negatives {self.false_negatives}\n"
             f"undetectable    {self.undetectable} (planted < G + L before the end, not detected)\n"
             f"stuck agreed    {self.stuck_agreed} of {self.stuck_judged}\n"
+            f"blind           {self.blind} (planted on devices reporting no system path, not detected)\n"
+            f"opening delay   {_delays(self.opening_delays_ms)}\n"
             f"precision={self.precision:.4f} recall={self.recall:.4f}"
         )
 
@@ -81,7 +93,9 @@ def score(
     for incident in latest_incidents(incidents):
         detected[incident.device_id, incident.app].append(incident)
 
-    tp = fp = fn = undetectable = stuck_agreed = stuck_judged = 0
+    blind_devices = {device.device_id for device in truth.devices if device.blind}
+    tp = fp = fn = undetectable = blind = stuck_agreed = stuck_judged = 0
+    delays: list[int] = []
     for key in planted.keys() | detected.keys():
         episodes = sorted(planted.get(key, ()), key=lambda e: e.opened_ms)
         unmatched = list(episodes)
@@ -101,12 +115,29 @@ def score(
                 continue
             unmatched.remove(match)
             tp += 1
+            delays.append(incident.opened_ms - match.opened_ms)
             if not match.stuck or (match.closed_ms or end) - match.opened_ms > params.stuck_ms + tolerance:
                 stuck_judged += 1
                 stuck_agreed += incident.stuck == match.stuck
         for episode in unmatched:
             if episode.opened_ms >= horizon:
                 undetectable += 1
+            elif episode.device_id in blind_devices:
+                blind += 1
             else:
                 fn += 1
-    return Score(tp, fp, fn, undetectable, stuck_agreed, stuck_judged)
+    return Score(tp, fp, fn, undetectable, stuck_agreed, stuck_judged, blind, tuple(sorted(delays)))
+
+
+def _delays(ascending: Sequence[int]) -> str:
+    """Median, 95th percentile (nearest rank) and maximum of the opening delays, in seconds."""
+    if not ascending:
+        return "none (no match)"
+
+    def rank(share: float) -> float:
+        return ascending[max(math.ceil(share * len(ascending)) - 1, 0)] / 1000
+
+    return (
+        f"median {rank(0.5):.1f} s, p95 {rank(0.95):.1f} s, max {ascending[-1] / 1000:.1f} s "
+        f"(detected opening - first failure, {len(ascending)} matches)"
+    )

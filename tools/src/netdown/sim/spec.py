@@ -92,6 +92,8 @@ class FleetSpec:
     down) and wake transients happen at their own rates and are not episodes. Delivery: ``p_duplicate`` of
     events reach the broker twice, ``p_lost`` never, and ``p_late_spool`` of devices are cut off from the
     broker once during the run, their spool delivering what they recorded when they are back.
+    ``blind_share`` of devices (an exact count) run an agent whose system-path source is not running:
+    they report no system path, so none of their failures can be judged.
     """
 
     devices: int
@@ -104,6 +106,7 @@ class FleetSpec:
     p_duplicate: float = 0.005
     p_late_spool: float = 0.05
     p_lost: float = 0.001
+    blind_share: float = 0.0
     correlates: tuple[Correlate, ...] = ()
 
     def __post_init__(self) -> None:
@@ -114,6 +117,6 @@ class FleetSpec:
         for name in ("episodes_per_device_day", "outages_per_device_day", "transients_per_device_day"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be at least 0, got {getattr(self, name)}")
-        for name in ("stuck_share", "p_duplicate", "p_late_spool", "p_lost"):
+        for name in ("stuck_share", "p_duplicate", "p_late_spool", "p_lost", "blind_share"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")

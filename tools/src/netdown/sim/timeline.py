@@ -1,12 +1,16 @@
 """One simulated Mac's life in event time: its boots, its agent's reports, and what happens to it.
 
-Every cadence is derived from the detector parameters the run is shaped for (:class:`Cadence`), so a
-timeline is scorable at any time scale, the production defaults or a demo's seconds: probes come
-often enough that a failure always has system evidence within W, recovering episodes last well beyond
-G and recover within T, stuck ones last beyond T until a reboot, and outages and wake transients are
-non-episodes by the rules of ``docs/detection.md`` (an outage's failures stop before the system path
-is back and the app reconnects within G of it; a Mac waking from sleep has its path down a moment, and
-the one failure that follows recovers within G of the path coming back).
+Two clocks shape a timeline. What happens to the Mac and its app (:class:`Cadence`) is derived from
+the detector parameters the run is shaped for, so a timeline is scorable at any time scale, the
+production defaults or a demo's seconds: recovering episodes last well beyond G and recover within
+T, stuck ones last beyond T until a reboot, and outages and wake transients are non-episodes by the
+rules of ``docs/detection.md`` (an outage's failures stop before the system path is back and the app
+reconnects within G of it; a Mac waking from sleep has its path down a moment, and the one failure
+that follows recovers within G of the path coming back). What the agent reports of it follows the
+agent's own cadences (:class:`~netdown.sim.profile.AgentProfile`), not the detector's: probe rounds
+at their jittered interval, the system path when a poll finds it changed and again with every
+heartbeat, a heartbeat at its interval. So the truth is what happened, and whether the detector could
+see it is the agent's cadence's doing, as in the field.
 
 Episodes arrive as a Poisson process of the device's hazard while it is at risk: not in an episode,
 and not within the settle margin after one (or after the boot). The time at risk is recorded, so
@@ -19,6 +23,7 @@ from __future__ import annotations
 import bisect
 import math
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, NamedTuple, TypeAlias
 
@@ -26,6 +31,8 @@ import msgspec
 
 from netdown import wire
 from netdown.detection.detector import DetectorParams
+from netdown.sim.health import APP_VIEW_SOURCE, PROBE_SOURCE, SourceLedger, system_path_source
+from netdown.sim.profile import AgentProfile
 from netdown.stamping import DeviceIdentity, stamp
 
 __all__ = ["DAY_MS", "Cadence", "Device", "Span", "new_uuid"]
@@ -33,15 +40,23 @@ __all__ = ["DAY_MS", "Cadence", "Device", "Span", "new_uuid"]
 DAY_MS: Final = 86_400_000
 _UUID_CLEAR: Final = ~((0xF << 76) | (0x3 << 62))  # the version and variant bits
 _UUID_SET: Final = (4 << 76) | (0x2 << 62)  # version 4, RFC 4122 variant
-_HEARTBEAT_MAX_MS: Final = 300_000  # the agent's heartbeat interval (the wire contract: at least every 5 minutes)
 _ENETDOWN: Final = {
     "darwin": wire.ErrorInfo(domain="posix", code=50, name="ENETDOWN"),
     "linux": wire.ErrorInfo(domain="posix", code=100, name="ENETDOWN"),
 }
 _WIFI: Final = (wire.Interface(name="en0", type="wifi"), wire.Interface(name="utun3", type="tunnel"))
 _WIRED: Final = (wire.Interface(name="en7", type="wired"), *_WIFI)
+_HEALTHY: Final[dict[str, Any]] = {"interfaces": _WIFI}
+_DOWN_NO_ROUTE: Final[dict[str, Any]] = {"status": "unsatisfied", "reason": "no_route", "interfaces": ()}
+_DOWN_ASLEEP: Final[dict[str, Any]] = {"status": "unsatisfied", "reason": "interface_unavailable", "interfaces": ()}
 _READY: Final[dict[str, Any]] = {"state": "ready", "error": None, "path_status": "satisfied", "path_reason": None}
 _PREPARING: Final[dict[str, Any]] = {"state": "preparing", "error": None, "path_status": None, "path_reason": None}
+# The shipped config's targets (``tcp:gateway.example.com:443``, ``dns:example.com``) as the agent sends them.
+_PROBE_TARGETS: Final[dict[wire.ProbeKind, str]] = {
+    "tcp": "Hostname#5d41402a:443",
+    "dns": "Hostname#9e107d9d",
+    "https": "Hostname#e4d909c2:443",
+}
 SpanKind: TypeAlias = Literal["episode", "outage", "transient"]
 
 
@@ -57,13 +72,12 @@ def new_uuid(rng: random.Random) -> str:
 
 @dataclass(frozen=True)
 class Cadence:
-    """How often things happen and how long they last, in ms, scaled to the detector parameters."""
+    """How often things happen to the Mac and its app and how long they last, in ms, scaled to the detector
+    parameters (the agent's own cadences are its :class:`~netdown.sim.profile.AgentProfile`'s)."""
 
     settle: int  # G
-    probe: tuple[int, int]  # between two probes: below W, so any W-window holds one
     conn: tuple[int, int]  # between two healthy connections of the app
     retry: tuple[int, int]  # between two failing attempts while the app is cut off
-    heartbeat: int
     dock: tuple[int, int]  # between two healthy re-evaluations of the system path (dock, Wi-Fi roam)
     recovering: tuple[int, int]  # a recovering episode's length: beyond G, within T
     reboot_after: tuple[int, int]  # a stuck episode's length until the user reboots: beyond T
@@ -81,10 +95,8 @@ class Cadence:
         recovering_min = max(4 * g, w)
         return cls(
             settle=g,
-            probe=(max(w * 6 // 10, 1), max(w * 95 // 100, 2)),
             conn=(max(w * 7 // 10, 1), 2 * w + 1),
             retry=(max(w * 15 // 100, 1), max(w * 6 // 10, 2)),
-            heartbeat=max(min(_HEARTBEAT_MAX_MS, params.stale_ms // 3), 1),
             dock=(10 * w, 30 * w),
             recovering=(recovering_min, max(recovering_min, t * 8 // 10) + 1),
             reboot_after=(t * 11 // 10, 2 * t),
@@ -136,11 +148,14 @@ class Device:
     start_ms: int
     end_ms: int
     cadence: Cadence
+    agent: AgentProfile
+    blind: bool = False  # its system-path source is not running: it reports no system path at all
     boots: list[tuple[int, str]] = field(default_factory=list)  # (start_ms, boot_id), in time order
     spans: list[Span] = field(default_factory=list)  # episodes and disturbances, in time order
     offline: tuple[int, int] | None = None  # cut off from the broker: its spool holds what it records
     exposure_ms: int = 0  # time at risk of an episode
     _emitted: list[_Emitted] = field(default_factory=list)
+    _first_polls: list[int] = field(default_factory=list)  # per boot: the system-path source's first poll
     _templates: _Templates = field(init=False, repr=False)
 
     # --- planning ---
@@ -202,10 +217,13 @@ class Device:
 
     def events(self) -> list[wire.Event]:
         """The device's whole timeline as stamped wire events, in ``seq`` (= event-time) order."""
-        self._boot_reports()
-        self._probes()
+        poll = self.agent.path_poll_ms
+        self._first_polls = [boot_ms + self.rng.randrange(1, poll + 1) for boot_ms, _ in self.boots]
         self._heartbeats()
-        self._docks()
+        if not self.blind:
+            self._system_paths()
+        if self.agent.probes:
+            self._probes()
         self._connections()
         for span in self.spans:
             if span.kind == "episode":
@@ -219,42 +237,105 @@ class Device:
     def _emit(self, template: wire.Body, ts_ms: int, **fields: Any) -> None:
         self._emitted.append(_Emitted(ts_ms, len(self._emitted), template, fields))
 
-    def _boot_reports(self) -> None:
-        """Every boot starts with a heartbeat (the facts, early) and the system's path."""
-        for boot_ms, _ in self.boots:
-            self._emit(self._templates.heartbeat, boot_ms, uptime_s=self.rng.randrange(30, 90))
-            self._emit(self._templates.system_path, boot_ms + self.rng.randrange(1, max(self.cadence.margin // 4, 2)))
+    def _agent_runs(self) -> Iterator[tuple[int, int]]:
+        """Each boot's agent run, ``[boot, end)``: it starts with the boot and stops as the Mac powers off."""
+        for index, (boot_ms, _) in enumerate(self.boots):
+            last = index + 1 == len(self.boots)
+            yield boot_ms, self.end_ms if last else self.boots[index + 1][0] - self.cadence.off[1]
 
-    def _probes(self) -> None:
-        """The agent's probes, below W apart; they fail while the path is down, and stop while the Mac is off."""
-        rng, (lo, hi) = self.rng, self.cadence.probe
-        ts = self.start_ms + rng.randrange(1, lo + 1)
-        while ts < self.end_ms:
-            if (awake := self._dark_until(ts)) is not None:
-                ts = awake + rng.randrange(1, lo + 1)
-                continue
-            if self._path_down(ts):
-                self._emit(self._templates.probe, ts, ok=False, latency_ms=None, error=self._enetdown, interface=None)
-            else:
-                self._emit(self._templates.probe, ts, latency_ms=round(rng.uniform(8, 300), 1))
-            ts += rng.randrange(lo, hi)
+    def _heartbeat_times(self, run_from: int, run_to: int) -> Iterator[int]:
+        """When the agent's heartbeats fall in one run: one as it starts, then one per interval, none asleep."""
+        return (ts for ts in range(run_from, run_to, self.agent.heartbeat_ms) if self._dark_until(ts) is None)
 
     def _heartbeats(self) -> None:
-        """A heartbeat every interval of each boot (the first is in :meth:`_boot_reports`)."""
-        for index, (boot_ms, _) in enumerate(self.boots):
-            boot_end = self.boots[index + 1][0] - self.cadence.off[1] if index + 1 < len(self.boots) else self.end_ms
-            for ts in range(boot_ms + self.cadence.heartbeat, boot_end, self.cadence.heartbeat):
-                if self._dark_until(ts) is None:
-                    self._emit(self._templates.heartbeat, ts, uptime_s=60 + (ts - boot_ms) // 1000)
+        """Every heartbeat of every run (the facts early, at the start; the spool's state and sources later)."""
+        for run_from, run_to in self._agent_runs():
+            uptime_s = self.rng.randrange(30, 90)  # the agent starts a little after the kernel
+            for ts in self._heartbeat_times(run_from, run_to):
+                self._emit(self._templates.heartbeat, ts, uptime_s=uptime_s + (ts - run_from) // 1000)
 
-    def _docks(self) -> None:
-        """Wired joins or leaves: the system path is re-evaluated, healthy throughout (away from any span)."""
+    def _system_paths(self) -> None:
+        """The system path as the agent's path source reports it, not as it changes.
+
+        The source polls every ``path_poll_ms`` and emits only what differs from its last report, so a
+        change shows at the next poll and one undone between two polls never shows; it reports its
+        current path at its first poll and again with every heartbeat, changed or not. No poll runs
+        while the Mac sleeps: a change then shows at the first poll after waking.
+        """
+        changes = self._path_changes()
+        change_times = [ts for ts, _ in changes]
+        for (run_from, run_to), first in zip(self._agent_runs(), self._first_polls, strict=True):
+            polls = {first: True}  # poll time -> report even if unchanged
+            for ts in change_times:
+                if run_from <= ts < run_to:
+                    polls.setdefault(self._next_poll(first, ts), False)
+            for ts in self._heartbeat_times(run_from, run_to):
+                polls[self._next_poll(first, ts)] = True
+            reported: dict[str, Any] | None = None
+            for ts in sorted(polls):
+                if ts >= run_to:
+                    break
+                at = bisect.bisect_right(change_times, ts) - 1
+                path = changes[at][1] if at >= 0 else _HEALTHY
+                if polls[ts] or path != reported:
+                    self._emit(self._templates.system_path, ts, **path)
+                    reported = path
+
+    def _next_poll(self, first_ms: int, ts_ms: int) -> int:
+        """The first poll at or after ``ts_ms`` of a source polling from ``first_ms``, the Mac awake."""
+        poll = self.agent.path_poll_ms
+        at = first_ms + max(-(-(ts_ms - first_ms) // poll), 0) * poll
+        awake = self._dark_until(at)
+        return at if awake is None else self._next_poll(first_ms, awake)
+
+    def _path_changes(self) -> list[tuple[int, dict[str, Any]]]:
+        """The system path's changes in time order, as the system evaluates it: (when, the path's fields)."""
+        changes = [*self._docks()]
+        for span in self.spans:
+            if span.kind == "outage":
+                assert span.end_ms is not None
+                changes += [(span.start_ms, _DOWN_NO_ROUTE), (span.end_ms, _HEALTHY)]
+            elif span.kind == "transient":
+                assert span.end_ms is not None
+                assert span.wake_ms is not None
+                changes += [(span.wake_ms, _DOWN_ASLEEP), (span.end_ms - self.cadence.settle, _HEALTHY)]
+        changes.sort(key=lambda change: change[0])
+        return changes
+
+    def _docks(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        """Wired joins or leaves (or not: the same network again), healthy throughout (away from any span)."""
         rng, cadence = self.rng, self.cadence
         ts = self.start_ms + rng.randrange(*cadence.dock)
         while ts < self.end_ms:
-            if not self._collides(ts - cadence.margin, ts + cadence.margin) and self._dark_until(ts) is None:
-                self._emit(self._templates.system_path, ts, interfaces=rng.choice((_WIFI, _WIRED)))
+            if not self._collides(ts - cadence.margin, ts + cadence.margin):
+                yield ts, {"interfaces": rng.choice((_WIFI, _WIRED))}
             ts += rng.randrange(*cadence.dock)
+
+    def _probes(self) -> None:
+        """Probe rounds as the probe source runs them: one as the agent starts, then each a jittered interval
+        after the last; each round probes every target in turn. They fail while the system path is down,
+        and none runs while the Mac sleeps or is off."""
+        rng, agent = self.rng, self.agent
+        for run_from, run_to in self._agent_runs():
+            ts = run_from + rng.randrange(1, agent.path_poll_ms + 1)
+            while ts < run_to:
+                if self._dark_until(ts) is None:
+                    ts = self._probe_round(ts)
+                ts += agent.probe_delay_ms(rng)
+
+    def _probe_round(self, ts_ms: int) -> int:
+        """One round's probes, each starting as the last ends; when the round ends."""
+        rng = self.rng
+        down = self._path_down(ts_ms)
+        for template in self._templates.probes:
+            if down:
+                latency = round(rng.uniform(0.05, 2), 3)  # the kernel refuses at once
+                self._emit(template, ts_ms, ok=False, latency_ms=latency, error=self._enetdown, interface=None)
+            else:
+                latency = round(rng.uniform(8, 300), 1)
+                self._emit(template, ts_ms, latency_ms=latency)
+            ts_ms += math.ceil(latency)
+        return ts_ms
 
     def _connections(self) -> None:
         """The app's healthy connections, outside every span and reboot (spans emit their own)."""
@@ -282,24 +363,20 @@ class Device:
             self._reconnect(span.end_ms + rng.randrange(5, 50))
 
     def _outage(self, span: Span) -> None:
-        """The network is really down: the system path first, the app's attempts fail, all come back together."""
+        """The network is really down (the system path with it: :meth:`_path_changes`): the app's attempts
+        fail, and it reconnects soon after the path is back."""
         assert span.end_ms is not None
-        self._emit(self._templates.system_path, span.start_ms, status="unsatisfied", reason="no_route", interfaces=())
         self._retries(span.start_ms, span.end_ms, "no_route")
-        self._emit(self._templates.system_path, span.end_ms, interfaces=_WIFI)
         self._reconnect(
             span.end_ms + self.rng.randrange(max(self.cadence.settle // 20, 1), self.cadence.settle // 2 + 2)
         )
 
     def _transient(self, span: Span) -> None:
-        """The Mac wakes with its path down; one ENETDOWN just after the path is back, ready again within G."""
+        """The Mac wakes with its path down (:meth:`_path_changes`); one ENETDOWN just after the path is
+        back, ready again within G."""
         assert span.end_ms is not None
-        assert span.wake_ms is not None
         rng, settle = self.rng, self.cadence.settle
         up = span.end_ms - settle
-        down = {"status": "unsatisfied", "reason": "interface_unavailable", "interfaces": ()}
-        self._emit(self._templates.system_path, span.wake_ms, **down)
-        self._emit(self._templates.system_path, up, interfaces=_WIFI)
         failed = up + rng.randrange(settle // 10, settle * 4 // 10 + 1)
         self._emit(self._templates.conn, failed, **self._failed("no_route"), **self._conn_ids())
         self._reconnect(failed + rng.randrange(settle // 10, settle * 3 // 10 + 1) + 2)  # before the path held for G
@@ -361,11 +438,15 @@ class Device:
 
         Each boot's templates are stamped (and so validated) once; an event is its template with its
         own fields and numbers replaced, which keeps the simulator as fast as it was with no stamper
-        (stamping each event anew would cost a tenth of the run).
+        (stamping each event anew would cost a tenth of the run). Heartbeats get the state they report
+        as of their time: what the spool holds while the broker is away, and the sources' health.
         """
         self._emitted.sort(key=lambda emitted: (emitted.ts_ms, emitted.order))
         boot_starts = [boot_ms for boot_ms, _ in self.boots]
         stamped = [self._stamped_templates(boot_id) for _, boot_id in self.boots]
+        ledgers = [self._ledger(first_poll) for first_poll in self._first_polls]
+        source_of = self._templates.sources(system_path_source(self.platform))
+        heartbeat = self._templates.heartbeat
         pending_from, pending_to = self.offline or (0, 0)
         pending = 0
         events: list[wire.Event] = []
@@ -374,14 +455,28 @@ class Device:
             ts = emitted.ts_ms
             if ts >= self.end_ms:
                 break
+            boot = bisect.bisect_right(boot_starts, ts) - 1
             fields = emitted.fields
-            if emitted.template is self._templates.heartbeat:  # what the spool holds while the broker is away
-                fields = {**fields, "spool": wire.SpoolState(pending=pending, dropped=0)}
-            template = stamped[bisect.bisect_right(boot_starts, ts) - 1][id(emitted.template)]
+            if emitted.template is heartbeat:
+                spool = wire.SpoolState(pending=pending, dropped=0)
+                fields = {**fields, "spool": spool, "sources": ledgers[boot].health(ts)}
+            else:
+                ledgers[boot].record(source_of[id(emitted.template)], ts)
+            template = stamped[boot][id(emitted.template)]
             events.append(msgspec.structs.replace(template, event_id=new_uuid(rng), seq=seq, ts_ms=ts, **fields))
             pending = pending + 1 if pending_from <= ts < pending_to else 0
         self._emitted.clear()
         return events
+
+    def _ledger(self, first_poll_ms: int) -> SourceLedger:
+        """A new agent run's source counts (they start afresh with each boot)."""
+        return SourceLedger(
+            system_path=system_path_source(self.platform),
+            probes=self.agent.probes,
+            blind=self.blind,
+            first_poll_ms=first_poll_ms,
+            poll_ms=self.agent.path_poll_ms,
+        )
 
     def _stamped_templates(self, boot_id: str) -> dict[int, wire.Event]:
         """One boot's events of every template, keyed by the id of the template's body."""
@@ -392,7 +487,7 @@ class Device:
             os_version=self.os_version,
             os_build=self.os_build,
         )
-        return {id(body): stamp(identity, body, seq=0, ts_ms=0, event_id="-") for body in self._templates}
+        return {id(body): stamp(identity, body, seq=0, ts_ms=0, event_id="-") for body in self._templates.bodies()}
 
     @property
     def _enetdown(self) -> wire.ErrorInfo:
@@ -422,7 +517,7 @@ class _Templates(NamedTuple):
     system_path: wire.PathBody
     app_path: wire.PathBody
     conn: wire.ConnBody
-    probe: wire.ProbeBody
+    probes: tuple[wire.ProbeBody, ...]  # one per configured target, in the order a round probes them
     heartbeat: wire.HeartbeatBody
 
     @classmethod
@@ -434,8 +529,19 @@ class _Templates(NamedTuple):
                 observer="app", app=device.app, status="unsatisfied", reason="policy_denied", **path
             ),
             conn=wire.ConnBody(app=device.app, conn_id="-", endpoint="-", state="preparing", interface="en0"),
-            probe=wire.ProbeBody(
-                target="Hostname#5d41402a:443", kind="https", ok=True, latency_ms=1.0, interface="en0"
+            probes=tuple(
+                wire.ProbeBody(target=_PROBE_TARGETS[kind], kind=kind, ok=True, latency_ms=1.0, interface=None)
+                for kind in device.agent.probe_kinds
             ),
             heartbeat=wire.HeartbeatBody(uptime_s=0, facts=device.facts, spool=wire.SpoolState(pending=0, dropped=0)),
         )
+
+    def bodies(self) -> tuple[wire.Body, ...]:
+        """Every template."""
+        return self.system_path, self.app_path, self.conn, *self.probes, self.heartbeat
+
+    def sources(self, system_path: str) -> dict[int, str]:
+        """The agent source that emits each template but the heartbeat, by the template's id."""
+        named = [(system_path, self.system_path), (APP_VIEW_SOURCE, self.app_path), (APP_VIEW_SOURCE, self.conn)]
+        named += [(PROBE_SOURCE, probe) for probe in self.probes]
+        return {id(body): name for name, body in named}

@@ -21,6 +21,7 @@ import msgspec
 from netdown import wire
 from netdown.detection.detector import DetectorParams
 from netdown.detection.incident import CloseReason
+from netdown.sim.profile import AgentProfile
 
 __all__ = ["GroundTruth", "RunInfo", "TrueDevice", "TrueDisturbance", "TrueEpisode", "read_truth", "write_truth"]
 
@@ -28,7 +29,11 @@ DisturbanceKind: TypeAlias = Literal["outage", "transient"]
 
 
 class RunInfo(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind", tag="run"):
-    """The simulated span ``[start_ms, end_ms)``, the detector parameters it was shaped for, and its seed."""
+    """The simulated span ``[start_ms, end_ms)``, the detector parameters it was shaped for, and its seed.
+
+    ``agent``: the cadences the devices' agents reported with (None in a truth from before they were
+    recorded, when the simulator probed below W).
+    """
 
     start_ms: int
     end_ms: int
@@ -38,6 +43,7 @@ class RunInfo(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind", tag="
     stuck_ms: int
     lateness_ms: int
     stale_ms: int
+    agent: AgentProfile | None = None
 
     @property
     def params(self) -> DetectorParams:
@@ -57,6 +63,10 @@ class TrueDevice(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind", ta
     ``hazard_per_day`` is its episode rate (base x release incidence x its correlates' multipliers);
     ``expected_episodes`` is that rate integrated over the time it was at risk (not in an episode or
     settling after one), the exact expectation of its episode count, so tests can compare true ratios.
+
+    ``blind``: its agent's system-path source was not running, so it reported no system path and none
+    of its failures could be judged. Its episodes are still episodes (the system was healthy whether
+    the agent saw it or not); scoring leaves them out of recall.
     """
 
     device_id: str
@@ -67,6 +77,7 @@ class TrueDevice(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind", ta
     correlates: tuple[str, ...]  # names (Correlate.name) of the planted correlates it carries
     hazard_per_day: float
     expected_episodes: float
+    blind: bool = False
 
 
 class TrueEpisode(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind", tag="episode"):
