@@ -658,14 +658,28 @@ def _reboot(state: DeviceState, event: wire.Event, params: DetectorParams, out: 
 
 
 def _add_system_path(state: DeviceState, event: wire.PathEvent) -> None:
-    """Insert a system path evaluation in time order and recompute where each healthy run began."""
+    """Insert a system path evaluation in time order and recompute where each healthy run began.
+
+    Two healthy paths with a ``seq`` missing between them are not one run: the missing event may have been
+    the path going down and up again (a Mac waking from sleep), so the run starts afresh at the later one.
+    A failure within G of it then waits out G; if the system is still healthy and the app has not
+    recovered, it opens at its own time all the same (rule 5), so the doubt delays a decision, never an
+    opening. A gap filled later by an event other than a path leaves the run restarted: the same cost.
+    """
     healthy = event.status == "satisfied" and any(i.type in PHYSICAL_INTERFACES for i in event.interfaces)
     paths = state.system_paths
     index = bisect.bisect_right(paths, event.ts_ms, key=lambda path: path.ts_ms)
     paths.insert(index, _SystemPath(event.ts_ms, healthy, event.event_id, seq=event.seq))
     for position in range(index, len(paths)):
         path, previous = paths[position], paths[position - 1] if position else None
-        continuing = path.healthy and previous is not None and previous.healthy
+        continuing = (
+            path.healthy
+            and previous is not None
+            and previous.healthy
+            and previous.seq is not None
+            and path.seq is not None
+            and not _gap_between(state, previous.seq, path.seq)
+        )
         path.run_start_ms = previous.run_start_ms if continuing and previous else path.ts_ms
     if len(paths) > MAX_SYSTEM_PATHS:
         del paths[0]  # after the runs are computed: a run that began before it keeps its start
