@@ -16,7 +16,7 @@ from netdown.detection.device_facts import (
 from netdown.testing import T0_MS
 
 REFRESH_MS = 450_000
-_LOG = DeviceSource(name="unified_log", role="system_path", running=True, last_success_ms=T0_MS)
+_LOG = DeviceSource(name="macos_path", role="system_path", running=True, last_success_ms=T0_MS)
 _APP = DeviceSource(name="app_events", role="app_view", running=True, last_success_ms=T0_MS)
 
 

@@ -102,18 +102,18 @@ def test_a_device_without_heartbeat_has_no_extensions_and_no_vpn_flags() -> None
 
 def test_facts_carry_the_latest_heartbeats_sources_and_an_older_agents_none() -> None:
     device = Device("mac-facts-0005")
-    device.heartbeat(T0_MS, sources=(source("unified_log", "system_path"), source("app_events", "app_view")))
+    device.heartbeat(T0_MS, sources=(source("macos_path", "system_path"), source("app_events", "app_view")))
     device.heartbeat(
         T0_MS + 60_000,
         sources=(
-            source("unified_log", "system_path", running=False, last_success_ms=T0_MS),
+            source("macos_path", "system_path", running=False, last_success_ms=T0_MS),
             source("app_events", "app_view"),
         ),
     )
     facts = device_facts(*_state_and_inventory(device.events))
     assert facts is not None
     assert facts.sources == (
-        DeviceSource(name="unified_log", role="system_path", running=False, last_success_ms=T0_MS),
+        DeviceSource(name="macos_path", role="system_path", running=False, last_success_ms=T0_MS),
         DeviceSource(name="app_events", role="app_view", running=True, last_success_ms=None),
     )
     device.heartbeat(T0_MS + 120_000)  # the agent downgraded to one that does not report its sources: unknown

@@ -41,9 +41,9 @@ def _records() -> dict[bytes, DeviceRecord]:
     closed.lose(2)
     closed.probe(T0_MS + 50_000)
     stuck = Device("mac-stuck-00002", os_version="15.1")
-    # Its agent cannot read its system path (the unified log stream is denied), so it is blind on it.
+    # Its agent cannot read its system path (a command it polls is missing), so it is blind on it.
     stuck.heartbeat(
-        T0_MS, sources=(source("unified_log", "system_path", running=False), source("app_events", "app_view"))
+        T0_MS, sources=(source("macos_path", "system_path", running=False), source("app_events", "app_view"))
     )
     stuck.system_path(T0_MS + 1_000)
     stuck.conn(T0_MS + 10_000, enetdown=True)
@@ -132,7 +132,7 @@ def test_scraped_metrics_sum_over_partitions_like_prometheus_rules() -> None:
     assert scraped.value("netdown_devices_active") == 2
     assert scraped.value("netdown_devices_reporting_sources") == 1
     assert scraped.by("netdown_devices_blind", "role") == {"system_path": 1.0, "app_view": 0.0}
-    assert scraped.by("netdown_agent_sources_failing", "source") == {"unified_log": 1.0}
+    assert scraped.by("netdown_agent_sources_failing", "source") == {"macos_path": 1.0}
     assert scraped.value("netdown_consumer_lag") == 12
     assert scraped.value("netdown_events_rejected_total") == 1
     assert scraped.value("netdown_messages_received_total") == 42

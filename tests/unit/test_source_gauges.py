@@ -25,7 +25,7 @@ CONTEXT: Final = Context(params=PARAMS)
 NOW_MS: Final = T0_MS + 1_000_000
 HEALTHY: Final = (
     source("macos_path", "system_path"),
-    source("unified_log", "system_path"),
+    source("unified_log", "app_view"),
     source("app_events", "app_view"),
     source("probes", "probe"),
 )
@@ -60,22 +60,22 @@ def _device(name: str, *sources: wire.SourceHealth, os_version: str = "15.1") ->
 
 
 def test_a_device_without_a_running_source_of_a_role_is_blind_on_it_and_its_failing_source_is_counted() -> None:
-    log_denied = tuple(
-        source(s.name, s.role, running=False) if s.role == "system_path" else s for s in HEALTHY
-    )  # both system-path sources down: blind on system_path
-    one_down = tuple(source(s.name, s.role, running=s.name != "unified_log") for s in HEALTHY)  # macos_path still up
+    # `log stream` denied and the app's own events file gone: both app-view sources down, blind on app_view.
+    app_view_lost = tuple(source(s.name, s.role, running=s.role != "app_view") for s in HEALTHY)
+    # Only `log stream` denied: app_events still sees the app, so the device is not blind.
+    log_denied = tuple(source(s.name, s.role, running=s.name != "unified_log") for s in HEALTHY)
     scraped = _scrape(
         _view(
             _record(_device("healthy", *HEALTHY)),
+            _record(_device("app-view-lost", *app_view_lost)),
             _record(_device("log-denied", *log_denied)),
-            _record(_device("one-down", *one_down)),
         )
     )
     assert scraped.value("netdown_devices_reporting_sources") == 3
-    assert scraped.by("netdown_devices_blind", "role") == {"system_path": 1, "app_view": 0}
+    assert scraped.by("netdown_devices_blind", "role") == {"system_path": 0, "app_view": 1}
     assert scraped.sum_by("netdown_agent_sources_failing", "source", "role") == {
-        ("macos_path", "system_path"): 1,
-        ("unified_log", "system_path"): 2,
+        ("app_events", "app_view"): 1,
+        ("unified_log", "app_view"): 2,
     }
 
 
@@ -126,7 +126,7 @@ def test_stale_devices_count_neither_as_reporting_nor_blind_nor_failing() -> Non
 
 
 def test_source_gauges_are_by_normalised_release() -> None:
-    denied = (source("unified_log", "system_path", running=False), source("app_events", "app_view"))
+    denied = (source("macos_path", "system_path", running=False), source("app_events", "app_view"))
     scraped = _scrape(
         _view(
             _record(_device("sequoia", *denied, os_version="15.4.1")),
