@@ -35,10 +35,10 @@ class DeviceGauges(NamedTuple):
     stuck: bool
     last_arrival_ms: int
     # Whether its latest heartbeat reported source health (agents older than 0.2 do not: unknown, not blind).
-    reports_sources: bool = False
+    reports_sources: bool
     # (source label, role) of each source not running, without repeats: several hostile names are one `other`.
-    failing: tuple[tuple[str, str], ...] = ()
-    blind: tuple[str, ...] = ()  # the BLIND_ROLES it has no running source of
+    failing: tuple[tuple[str, str], ...]
+    blind: tuple[str, ...]  # the BLIND_ROLES it has no running source of
 
 
 @dataclass
