@@ -6,6 +6,8 @@ intervals; the rules' arithmetic is proven by the promtool unit tests). Then:
 
 * every panel query of every dashboard returns data;
 * every series an alert or recording rule reads exists under the names the workers expose;
+* Macs whose agents report their system-path source down make ``NetdownAgentsBlind`` fire, from the
+  blind and reporting gauges as Prometheus scraped them;
 * after a quiet spell, an injected burst of episodes makes ``NetdownEpisodeSpike`` fire.
 """
 
@@ -27,18 +29,21 @@ from netdown.detection.detector import DetectorParams
 from netdown.devstack.kafka import KafkaBroker
 from netdown.devstack.prometheus import Prometheus
 from netdown.devstack.stream_worker import StreamWorker, create_topics, produce
-from netdown.testing import APP, T0_MS, Device, messages, simulated_fleet
+from netdown.testing import APP, T0_MS, Device, messages, simulated_fleet, source
 
 PARTITIONS = 3
 FLAGS = ("--window=30", "--settle=2", "--stuck-after=20", "--lateness=1", "--stale-after=3600", f"--metric-apps={APP}")
 PARAMS = DetectorParams(window_ms=30_000, settle_ms=2_000, stuck_ms=20_000, lateness_ms=1_000, stale_ms=3_600_000)
 FLEET_MS = 600_000  # ten minutes of 30 simulated Macs
 # The spike alert with every duration 180 times shorter (15 min -> 5 s, 30 min -> 10 s, 3 h -> 60 s),
-# `for` of 1 s, and a volume guard for a test-sized fleet; factor and structure as shipped.
+# `for` of 1 s, and a volume guard for a test-sized fleet; factor and structure as shipped. The blind-agents
+# alert with a `for` of 1 s, share and device floor as shipped.
 TEST_RULES = dataclasses.replace(
     CONFIG,
     spike=dataclasses.replace(scaled(CONFIG.spike, 180), for_=timedelta(seconds=1), min_episodes=5),
+    blind=dataclasses.replace(CONFIG.blind, for_=timedelta(seconds=1)),
 )
+BLIND_DEVICES = CONFIG.blind.min_devices + 2  # past the floor: the simulated fleets' agents report no sources
 SERIES = re.compile(r"\b(?:netdown[:_][A-Za-z0-9_:]*|[a-z_]+:netdown[A-Za-z0-9_:]*)\b")
 
 
@@ -70,6 +75,23 @@ def _episode_burst(devices: int, start_ms: int) -> list[tuple[bytes, bytes]]:
     return list(messages(sorted(events, key=lambda event: event.ts_ms)))
 
 
+def _blind_agents(devices: int) -> list[tuple[bytes, bytes]]:
+    """Macs whose system-path source stopped (and one that sees everything): the blind-agents panel and alert's
+    input. Their heartbeats report source health, unlike the simulated fleets' older agents."""
+    app_view = (source("unified_log", "app_view"), source("app_events", "app_view"))
+    events = []
+    for index in range(devices + 1):
+        device = Device(f"mac-blind-{index:06d}", os_version="26.1")
+        device.heartbeat(T0_MS, sources=(source("macos_path", "system_path", running=index == devices), *app_view))
+        device.probe(T0_MS + 5_000)
+        events += device.events
+    return list(messages(sorted(events, key=lambda event: event.ts_ms)))
+
+
+def _values(prometheus: Prometheus, expr: str, label: str) -> dict[str, float]:
+    return {series["metric"][label]: float(series["value"][1]) for series in prometheus.query(expr)}
+
+
 def test_fleet_to_dashboards_and_alerts(kafka: KafkaBroker, topic_name: str, tmp_path: Path) -> None:
     worker = StreamWorker.named(
         kafka.bootstrap, tmp_path / "worker", topic_name, partitions=PARTITIONS, extra_args=FLAGS
@@ -84,6 +106,7 @@ def test_fleet_to_dashboards_and_alerts(kafka: KafkaBroker, topic_name: str, tmp
     ):
         produce(kafka.bootstrap, worker.events_topic, messages(simulated_fleet(30, FLEET_MS, seed=5, params=PARAMS)))
         produce(kafka.bootstrap, worker.events_topic, [(b"mac-garbage-0001", b"{not json")])
+        produce(kafka.bootstrap, worker.events_topic, _blind_agents(BLIND_DEVICES))
         _wait(lambda: prometheus.query('sum(netdown_episodes_total{job="netdown-stream"}) > 0'), 90, "episodes")
         # A counter's first sample is its baseline for increase(): a second fleet of the same
         # releases and apps makes the series Prometheus already holds grow.
@@ -103,6 +126,18 @@ def test_fleet_to_dashboards_and_alerts(kafka: KafkaBroker, topic_name: str, tmp
             if not prometheus.query(expr.replace(":5m]", ":5s]")):
                 empty.append(f"{uid} / {title}: {expr}")
         assert not empty, "panels without data:\n" + "\n".join(empty)
+
+        # NetdownAgentsBlind's inputs, as scraped: every Mac reporting its sources is one of _blind_agents'.
+        assert _values(prometheus, 'sum by (role) (netdown_devices_blind{job="netdown-stream"})', "role") == {
+            "system_path": BLIND_DEVICES,
+            "app_view": 0,
+        }
+        assert prometheus.query('sum(netdown_devices_reporting_sources{job="netdown-stream"})')[0]["value"][1] == str(
+            BLIND_DEVICES + 1
+        )
+        failing = 'sum by (source) (netdown_agent_sources_failing{job="netdown-stream"})'
+        assert _values(prometheus, failing, "source") == {"macos_path": BLIND_DEVICES}
+        _wait(lambda: _firing(prometheus, "NetdownAgentsBlind"), 60, "NetdownAgentsBlind to fire")
 
         # The baseline is the recent maximum rate: let the fleets' own episodes age out of it first.
         _wait(lambda: prometheus.query("netdown:episodes:rate_baseline == 0"), 150, "a quiet baseline")

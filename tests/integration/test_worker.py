@@ -16,11 +16,13 @@ import msgspec
 
 from netdown import wire
 from netdown.detection.detector import DetectorParams
+from netdown.detection.device_facts import DeviceSource
 from netdown.detection.incident import EPISODE_KIND, Incident, encode_incident
 from netdown.devstack.kafka import KafkaBroker
 from netdown.devstack.stream_worker import Metrics, Record, StreamWorker, create_topics, produce, read_topic
+from netdown.stream.labels import OTHER, SOURCE_NAMES
 from netdown.stream.replay_run import ReplayRun
-from netdown.testing import APP, T0_MS, Device, messages
+from netdown.testing import APP, T0_MS, Device, messages, source
 from tests.integration.device_facts import cleanup_policy, latest_device_facts
 
 PARTITIONS = 3
@@ -169,6 +171,89 @@ def _assert_metrics(metrics: Metrics, events: list[wire.Event]) -> None:
     assert metrics.value("netdown_devices_stuck") == 0
     assert metrics.value("netdown_worker_info") == 1
     assert metrics.value("netdown_messages_received_total") == len(events) + 2
+
+
+def _source_health_fleet() -> list[wire.Event]:
+    """Heartbeats with source health: three Macs whose system path source fails, a healthy one, a hostile one
+    naming made-up sources, and an older agent that reports none."""
+    app_view = (source("unified_log", "app_view", last_success_ms=T0_MS), source("app_events", "app_view"))
+    devices = []
+    for index in range(3):  # a command macos_path polls is gone after the update to 26.1
+        blind = Device(f"mac-blind-{index:04d}", os_version="26.1")
+        blind.heartbeat(T0_MS, sources=(source("macos_path", "system_path", last_success_ms=T0_MS), *app_view))
+        blind.heartbeat(
+            T0_MS + 60_000,
+            sources=(source("macos_path", "system_path", running=False, last_success_ms=T0_MS), *app_view),
+        )
+        devices.append(blind)
+    healthy = Device("mac-healthy-0001", os_version="26.1")
+    healthy.heartbeat(T0_MS, sources=(source("macos_path", "system_path"), *app_view))
+    hostile = Device("mac-hostile-0001", os_version="15.5")
+    made_up = tuple(source(f"evil-{index}-" + "x" * 240, "app_view", running=False) for index in range(15))
+    hostile.heartbeat(T0_MS, sources=(source("macos_path", "system_path"), *made_up))
+    older = Device("mac-older-00001", os_version="15.1")
+    older.heartbeat(T0_MS)
+    for device in (*devices, healthy, hostile, older):
+        device.system_path(T0_MS + 90_000)
+    events = [event for device in (*devices, healthy, hostile, older) for event in device.events]
+    return sorted(events, key=lambda event: event.ts_ms)
+
+
+def test_worker_counts_blind_agents_and_failing_sources_under_bounded_labels(
+    kafka: KafkaBroker, topic_name: str, tmp_path: Path
+) -> None:
+    events = _source_health_fleet()
+    devices_topic = f"{topic_name}.devices"
+    worker = StreamWorker.named(
+        kafka.bootstrap,
+        tmp_path,
+        topic_name,
+        partitions=PARTITIONS,
+        extra_args=(*DETECTOR_FLAGS, f"--devices-topic={devices_topic}"),
+    )
+    create_topics(kafka.bootstrap, [worker.events_topic], PARTITIONS)
+    produce(kafka.bootstrap, worker.events_topic, messages(events))
+    with worker:
+        metrics = worker.wait_for(
+            lambda m: (
+                m.value("netdown_events_total") == len(events)
+                and m.value("netdown_devices_reporting_sources") == 5
+                and m.value("netdown_devices_blind") == 4
+            ),
+            timeout=60,
+        )
+        offline = ReplayRun(PARAMS)
+        offline.feed_all(events)
+        facts = latest_device_facts(kafka, devices_topic, offline.final_device_facts(), slack_ms=PARAMS.stale_ms // 2)
+        assert worker.stop() == 0, worker.log_tail()
+
+    assert metrics.value("netdown_devices_active") == 6
+    # The older agent is active but unknown: in neither side of the blind share.
+    assert metrics.by("netdown_devices_reporting_sources", "os_version") == {"26.1": 4, "15.5": 1, "15.1": 0}
+    assert metrics.by("netdown_devices_blind", "role") == {"system_path": 3, "app_view": 1}
+    assert metrics.sum_by("netdown_devices_blind", "role", "os_version") == {
+        ("system_path", "26.1"): 3,
+        ("app_view", "26.1"): 0,
+        ("system_path", "15.5"): 0,
+        ("app_view", "15.5"): 1,  # every app-view source it names is down
+        ("system_path", "15.1"): 0,
+        ("app_view", "15.1"): 0,
+    }
+    # Fifteen made-up names are one `other` series, the device counted once in it.
+    assert metrics.sum_by("netdown_agent_sources_failing", "source", "role", "os_version") == {
+        ("macos_path", "system_path", "26.1"): 3,
+        (OTHER, "app_view", "15.5"): 1,
+    }
+    assert {
+        sample.labels["source"] for sample in metrics.samples if sample.name == "netdown_agent_sources_failing"
+    } <= SOURCE_NAMES | {OTHER}
+
+    # The devices topic names the Macs: which source failed, and when it last worked.
+    assert facts["mac-blind-0000"].sources[0] == DeviceSource(
+        name="macos_path", role="system_path", running=False, last_success_ms=T0_MS
+    )
+    assert facts["mac-older-00001"].sources == ()
+    assert len(facts["mac-hostile-0001"].sources) == 16
 
 
 def _read_until(kafka: KafkaBroker, topic: str, *, count: int, timeout: float = 30.0) -> list[Record]:

@@ -24,6 +24,7 @@ from netdown.detection.detector import (
     SignalClassified,
     Transition,
 )
+from netdown.detection.device_facts import DeviceSource
 from netdown.detection.incident import EPISODE_KIND
 from netdown.detection.inventory import Inventory
 from netdown.stream.engine import Context, apply_events
@@ -95,8 +96,17 @@ def _worst_case_state() -> detector.DeviceState:
 
 
 def _worst_case_inventory() -> Inventory:
-    """The longest release the wire contract allows and the largest heartbeat facts."""
-    return Inventory(platform="darwin", os_version=_TEXT, os_build=_TEXT, facts=_largest_facts(), first_seen_ms=2**62)
+    """The longest release the wire contract allows, the largest heartbeat facts, and as many sources as a
+    heartbeat may report, with the longest names (a real heartbeat cannot hold both at their largest)."""
+    source = DeviceSource(name=_NAME, role="system_path", running=False, last_success_ms=2**62)
+    return Inventory(
+        platform="darwin",
+        os_version=_TEXT,
+        os_build=_TEXT,
+        facts=_largest_facts(),
+        sources=(source,) * wire.MAX_SOURCES,
+        first_seen_ms=2**62,
+    )
 
 
 def _worst_case_counters() -> Counters:

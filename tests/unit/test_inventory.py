@@ -17,11 +17,11 @@ from netdown.detection.detector import (
     step,
     tick,
 )
-from netdown.detection.device_facts import encode_device_facts
+from netdown.detection.device_facts import DeviceSource, encode_device_facts
 from netdown.detection.incident import Incident, encode_incident
 from netdown.detection.inventory import IncidentChanged, Inventory, applied, changed, device_facts
 from netdown.stream.replay_run import ReplayRun
-from netdown.testing import APP, T0_MS, Device
+from netdown.testing import APP, T0_MS, Device, source
 
 PARAMS = DetectorParams(window_ms=30_000, settle_ms=10_000, stuck_ms=60_000, lateness_ms=2_000, stale_ms=900_000)
 
@@ -100,6 +100,33 @@ def test_a_device_without_heartbeat_has_no_extensions_and_no_vpn_flags() -> None
     assert (facts.network_extensions, facts.vpn, facts.episodes, facts.last_episode_ms) == ((), None, 0, None)
 
 
+def test_facts_carry_the_latest_heartbeats_sources_and_an_older_agents_none() -> None:
+    device = Device("mac-facts-0005")
+    device.heartbeat(T0_MS, sources=(source("macos_path", "system_path"), source("app_events", "app_view")))
+    device.heartbeat(
+        T0_MS + 60_000,
+        sources=(
+            source("macos_path", "system_path", running=False, last_success_ms=T0_MS),
+            source("app_events", "app_view"),
+        ),
+    )
+    facts = device_facts(*_state_and_inventory(device.events))
+    assert facts is not None
+    assert facts.sources == (
+        DeviceSource(name="macos_path", role="system_path", running=False, last_success_ms=T0_MS),
+        DeviceSource(name="app_events", role="app_view", running=True, last_success_ms=None),
+    )
+    device.heartbeat(T0_MS + 120_000)  # the agent downgraded to one that does not report its sources: unknown
+    facts = device_facts(*_state_and_inventory(device.events))
+    assert facts is not None
+    assert facts.sources == ()
+
+
+def _state_and_inventory(events: list[wire.Event]) -> tuple[DeviceState, Inventory]:
+    followed = _followed(events)
+    return followed.state, followed.inventory
+
+
 _NEW_FACTS = wire.Facts(vpn=wire.VpnFlags(enforce_routes=True))
 
 
@@ -147,15 +174,17 @@ def test_an_incident_carries_the_release_and_facts_of_the_events_applied_around_
 def test_incident_records_and_device_facts_are_byte_for_byte_those_before_the_inventory_split() -> None:
     """The digests of the records ``ReplayRun`` wrote for the upgrade story at 7f2c756, when the detector
     built incidents and kept the device's history itself (regenerate only for a deliberate change of a record).
-    The story's last signal later moved past R, when the system path became a state that holds: the digests are
-    those 7f2c756's code writes for the story as it stands, which old and new rules judge alike."""
+    Two deliberate changes since: the story's last signal moved past R when the system path became a state
+    that holds (old and new rules judge the story as it stands alike), and the facts gained ``"sources":[]``
+    (the story's agent reports none). With that removed the facts hash to what 7f2c756's code writes for the
+    story as it stands, 7143811891360f01021340991dc53e8bbbbace33986a3a618fb0f39bbf351137."""
     _, arrival = _upgrade_story()
     run = ReplayRun(PARAMS)
     run.feed_all(arrival)
     incidents = b"".join(encode_incident(incident) + b"\n" for incident in run.incidents)
     facts = b"".join(encode_device_facts(facts) + b"\n" for facts in run.final_device_facts())
     assert hashlib.sha256(incidents).hexdigest() == "506e7841c4d2ca6640b87880c68866be85fe4bf9a1bc6e026971a9190d3f4b83"
-    assert hashlib.sha256(facts).hexdigest() == "7143811891360f01021340991dc53e8bbbbace33986a3a618fb0f39bbf351137"
+    assert hashlib.sha256(facts).hexdigest() == "7664281ff037b14b935894ddefb988142ea601b892903e6448bf7f2903fec610"
 
 
 def test_the_history_counts_episodes_opened_stuck_and_the_latest_opening() -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from netdown.stream.labels import OTHER, Labeler, normalise_os_version, os_version_values
+from netdown.agent.sources import discover
+from netdown.stream.labels import OTHER, SOURCE_NAMES, Labeler, normalise_os_version, os_version_values, source_label
 
 
 @pytest.mark.parametrize(
@@ -52,3 +53,11 @@ def test_app_label_is_the_app_only_when_the_operator_listed_it() -> None:
 )
 def test_platform_label_is_a_known_platform_or_other(platform: str, label: str) -> None:
     assert Labeler.platform(platform) == label
+
+
+def test_every_source_the_agent_ships_has_its_own_label_value_and_any_other_name_is_other() -> None:
+    """The `source` bound follows the agent: a source added there without its name here would read `other`."""
+    assert set(discover()) == SOURCE_NAMES
+    assert {source_label(name) for name in SOURCE_NAMES} == SOURCE_NAMES
+    assert source_label("macos_path ") == OTHER
+    assert source_label("x" * 256) == OTHER

@@ -23,7 +23,7 @@ from netdown.stream.labels import Labeler
 from netdown.stream.metrics import WorkerMetrics, WorkerMonitor
 from netdown.stream.partition_totals import PartitionTotals
 from netdown.stream.record import DeviceRecord
-from netdown.testing import APP, T0_MS, Device
+from netdown.testing import APP, T0_MS, Device, source
 
 GOLDEN: Final = Path(__file__).resolve().parents[1] / "fixtures" / "metrics" / "worker.prom"
 PARAMS: Final = DetectorParams(settle_ms=2_000, lateness_ms=1_000, stuck_ms=60_000, stale_ms=600_000)
@@ -41,7 +41,10 @@ def _records() -> dict[bytes, DeviceRecord]:
     closed.lose(2)
     closed.probe(T0_MS + 50_000)
     stuck = Device("mac-stuck-00002", os_version="15.1")
-    stuck.heartbeat(T0_MS)
+    # Its agent cannot read its system path (a command it polls is missing), so it is blind on it.
+    stuck.heartbeat(
+        T0_MS, sources=(source("macos_path", "system_path", running=False), source("app_events", "app_view"))
+    )
     stuck.system_path(T0_MS + 1_000)
     stuck.conn(T0_MS + 10_000, enetdown=True)
     stuck.probe(T0_MS + 100_000)
@@ -111,9 +114,10 @@ def test_gauges_count_affected_stuck_and_recently_seen_devices_by_release() -> N
     view = PartitionTotals()
     view.rebuild(_records().items(), partitions={0, 1})
     gauges = view.gauges(NOW_MS, PARAMS.stale_ms)
-    assert gauges[(0, "15.1")] == (1, 1, 1)  # the stuck episode's device
-    assert gauges[(0, "14.4")] == (0, 0, 1)
-    assert gauges[(1, "6.8")] == (0, 0, 0)  # last seen a million ms ago: stale after 600 s
+    counts = {key: (slot.affected, slot.stuck, slot.active) for key, slot in gauges.items()}
+    assert counts[(0, "15.1")] == (1, 1, 1)  # the stuck episode's device
+    assert counts[(0, "14.4")] == (0, 0, 1)
+    assert counts[(1, "6.8")] == (0, 0, 0)  # last seen a million ms ago: stale after 600 s
 
 
 def test_scraped_metrics_sum_over_partitions_like_prometheus_rules() -> None:
@@ -126,6 +130,9 @@ def test_scraped_metrics_sum_over_partitions_like_prometheus_rules() -> None:
     assert scraped.value("netdown_episode_duration_seconds_count") == 1
     assert scraped.value("netdown_episode_duration_seconds_sum") == 30
     assert scraped.value("netdown_devices_active") == 2
+    assert scraped.value("netdown_devices_reporting_sources") == 1
+    assert scraped.by("netdown_devices_blind", "role") == {"system_path": 1.0, "app_view": 0.0}
+    assert scraped.by("netdown_agent_sources_failing", "source") == {"macos_path": 1.0}
     assert scraped.value("netdown_consumer_lag") == 12
     assert scraped.value("netdown_events_rejected_total") == 1
     assert scraped.value("netdown_messages_received_total") == 42

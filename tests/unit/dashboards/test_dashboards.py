@@ -120,6 +120,7 @@ def test_the_lint_command_fails_naming_the_problem(tmp_path: Path, capsys: pytes
                 "Failure signals per hour by class",
                 "Top OS versions by episodes (time range)",
                 "Top apps by episodes (time range)",
+                "Blind agents",
             ],
         ),
         (

@@ -63,7 +63,7 @@ def test_check_names_each_stale_file_until_the_files_are_generated(
     assert main(["--check", "--root", str(tmp_path)]) == 0
 
 
-def test_the_alerts_are_the_six_of_the_design_with_their_severities() -> None:
+def test_the_alerts_are_the_seven_of_the_design_with_their_severities() -> None:
     severities = {alert.name: alert.severity for alert in ALERTS}
 
     assert severities == {
@@ -73,6 +73,7 @@ def test_the_alerts_are_the_six_of_the_design_with_their_severities() -> None:
         "NetdownPipelineStalled": "page",
         "NetdownEventLoss": "ticket",
         "NetdownRejectedEvents": "ticket",
+        "NetdownAgentsBlind": "ticket",
     }
 
 
@@ -88,7 +89,8 @@ def test_every_alert_has_the_uniform_anatomy(alert: Alert) -> None:
 
 
 def test_alerts_fire_within_the_on_call_budget_by_construction() -> None:
-    """Window plus `for` (plus T for stuck devices) fit the budgets: pages 20 min, regression 4 h, loss/rejected 2 h."""
+    """Window plus `for` (plus T for stuck devices) fit the budgets: pages 20 min, regression 4 h, loss/rejected 2 h,
+    blind agents 1 h (a heartbeat, at most 5 min apart, says a source stopped, then `for`)."""
     spike, regression, stuck, stalled = CONFIG.spike, CONFIG.regression, CONFIG.stuck, CONFIG.stalled
     stuck_after = timedelta(minutes=5)  # T, the detector's stuck threshold
 
@@ -98,6 +100,7 @@ def test_alerts_fire_within_the_on_call_budget_by_construction() -> None:
     assert regression.window + regression.for_ <= timedelta(hours=4)
     for ticket in (CONFIG.loss, CONFIG.rejected):
         assert ticket.window + ticket.for_ <= timedelta(hours=2)
+    assert timedelta(minutes=5) + CONFIG.blind.for_ <= timedelta(hours=1)
     assert spike.history_days * timedelta(days=1) + spike.history_span / 2 <= timedelta(days=7), "a week at most"
 
 

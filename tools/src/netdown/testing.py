@@ -37,6 +37,7 @@ __all__ = [
     "messages",
     "sample_event",
     "simulated_fleet",
+    "source",
 ]
 
 T0_MS: Final = DEFAULT_START_MS  # the event time scenario tests start at: the simulator's own default start
@@ -182,6 +183,20 @@ _FACTS: Final = wire.Facts(
 )
 
 
+def source(
+    name: str, role: wire.SourceRole, *, running: bool = True, last_success_ms: int | None = None
+) -> wire.SourceHealth:
+    """One agent source's health as a heartbeat reports it: a failing one has read errors and no recent success."""
+    return wire.SourceHealth(
+        name=name,
+        role=role,
+        running=running,
+        events=10 if running else 0,
+        errors=wire.SourceErrors(reading=0 if running else 3, parsing=0, sending=0),
+        last_success_ms=last_success_ms,
+    )
+
+
 @dataclass
 class Device:
     """One hand-driven Mac for a scenario test: every event it emits gets the next ``seq`` and its own ``event_id``.
@@ -252,14 +267,18 @@ class Device:
             ),
         )
 
-    def heartbeat(self, ts_ms: int, *, lost: wire.SpoolLoss | None = None) -> wire.Event:
-        """Liveness and device facts; ``lost``, the spool's losses so far, as an agent reports them."""
+    def heartbeat(
+        self, ts_ms: int, *, lost: wire.SpoolLoss | None = None, sources: tuple[wire.SourceHealth, ...] = ()
+    ) -> wire.Event:
+        """Liveness and device facts; ``lost``, the spool's losses so far, and ``sources``, their health (none, as
+        an agent older than 0.2 reports), as an agent reports them."""
         return self._emit(
             ts_ms,
             wire.HeartbeatBody(
                 uptime_s=max(ts_ms - T0_MS, 0) // 1000,
                 facts=_FACTS,
                 spool=wire.SpoolState(pending=0, dropped=0, lost=lost),
+                sources=sources,
             ),
         )
 

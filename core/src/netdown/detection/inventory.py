@@ -21,7 +21,7 @@ import msgspec
 
 from netdown import wire
 from netdown.detection.detector import DeviceState, EpisodeChanged, open_episodes
-from netdown.detection.device_facts import DeviceFacts
+from netdown.detection.device_facts import DeviceFacts, DeviceSource, device_sources
 from netdown.detection.incident import Incident
 
 __all__ = ["IncidentChanged", "Inventory", "applied", "changed", "device_facts"]
@@ -34,6 +34,9 @@ class Inventory(msgspec.Struct, kw_only=True):
     os_version: str = ""  # as reported (not normalised)
     os_build: str = ""
     facts: wire.Facts | None = None  # the latest applied heartbeat's
+    # The latest applied heartbeat's source health (at most wire.MAX_SOURCES); empty from an agent that does not
+    # report it (older than 0.2), which is unknown, not blind.
+    sources: tuple[DeviceSource, ...] = ()
     first_seen_ms: int | None = None  # earliest event time applied
     episodes: int = 0  # episodes opened
     stuck_closed: int = 0  # episodes that closed stuck
@@ -49,13 +52,14 @@ class IncidentChanged(msgspec.Struct, frozen=True, kw_only=True):
 
 def applied(inventory: Inventory, event: wire.Event) -> None:
     """An :class:`~netdown.detection.detector.EventApplied`'s event: each says the device's release, a heartbeat
-    its facts too."""
+    its facts and its sources' health too."""
     ts = event.ts_ms
     if inventory.first_seen_ms is None or ts < inventory.first_seen_ms:
         inventory.first_seen_ms = ts
     inventory.platform, inventory.os_version, inventory.os_build = event.platform, event.os_version, event.os_build
     if type(event) is wire.HeartbeatEvent:
         inventory.facts = event.facts
+        inventory.sources = device_sources(event.sources)
 
 
 def changed(inventory: Inventory, device_id: str, change: EpisodeChanged) -> IncidentChanged:
@@ -105,4 +109,5 @@ def device_facts(state: DeviceState, inventory: Inventory) -> DeviceFacts | None
         episodes=inventory.episodes,
         stuck_episodes=inventory.stuck_closed + open_stuck,
         last_episode_ms=inventory.last_episode_ms,
+        sources=inventory.sources,
     )

@@ -8,7 +8,8 @@ next to it and, at more length, in ``docs/runbook.md``.
 
 Timing budget on-call relies on: page alerts (spike, stuck, stalled) fire within 20 minutes of the
 onset, the release regression ticket within 4 hours, the loss and rejected-events tickets within 2
-hours. Each section below says how its window and ``for`` add up to stay inside that budget.
+hours, the blind-agents ticket within 1 hour. Each section below says how its window and ``for``
+add up to stay inside that budget.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ __all__ = [
     "CONFIG",
     "GRAFANA_DATASOURCE_UID",
     "JOB",
+    "AgentsBlind",
     "Config",
     "DevicesStuck",
     "EpisodeSpike",
@@ -154,6 +156,27 @@ class RejectedEvents:
 
 
 @dataclass(frozen=True)
+class AgentsBlind:
+    """NetdownAgentsBlind (ticket): a share of the devices that report source health cannot see a role they need.
+
+    A device with no running system-path source (or app-view source) can never have an episode detected:
+    the alert is about the detector's coverage, not the users', so it tickets rather than pages.
+    """
+
+    # 5% of the devices reporting source health, per role: a healthy fleet has next to none (one Mac with
+    # a broken agent is a helpdesk matter), while what blinds agents in bulk (an OS update removing a
+    # command, an MDM profile revoking Full Disk Access from `log stream`, a bad agent config pushed)
+    # takes out a release or a rollout ring, a share far above this.
+    min_share: float = 0.05
+    # ... and at least 10 blind devices, so two blind Macs of three in a pilot do not ticket anyone.
+    min_devices: int = 10
+    # Agents report their sources in every heartbeat (at most 5 minutes apart): 30 minutes is six
+    # heartbeats, so a source that dies and comes back on its own (a restart, a reboot, a wake) is
+    # over before it tickets, and a lasting one tickets within ~35 min of the onset (budget: 1 h).
+    for_: timedelta = 30 * _MINUTE
+
+
+@dataclass(frozen=True)
 class Config:
     """Selectors, runbook location and one section per alert."""
 
@@ -169,6 +192,7 @@ class Config:
     stalled: PipelineStalled = field(default_factory=PipelineStalled)
     loss: EventLoss = field(default_factory=EventLoss)
     rejected: RejectedEvents = field(default_factory=RejectedEvents)
+    blind: AgentsBlind = field(default_factory=AgentsBlind)
 
 
 CONFIG: Final = Config()

@@ -194,6 +194,20 @@ FLEET: Final = Dashboard(
             Target(total(_DEVICES_AFFECTED, "os_version"), "{{os_version}}"),
             stacked=True,
         ),
+        timeseries(
+            "Blind agents",
+            "short",
+            "Active devices whose agents report no running source of a role detection needs: blind on system_path "
+            "(the system's view) or app_view (the app's view), so no episode of theirs can be detected. And the "
+            "sources reported not running, by source and OS release (names the agent does not ship are 'other'). "
+            "Agents older than 0.2 do not report their sources and are in neither; the devices topic names the "
+            "Macs (runbook: NetdownAgentsBlind).",
+            Target(total(metric("netdown_devices_blind", OS_FILTER), "role"), "blind on {{role}}"),
+            Target(
+                total(metric("netdown_agent_sources_failing", OS_FILTER), "source", "os_version"),
+                "{{source}} failing on {{os_version}}",
+            ),
+        ),
         _top_by_episodes("os_version", "OS versions"),
         _top_by_episodes("app", "apps"),
     ),

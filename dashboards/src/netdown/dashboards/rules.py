@@ -215,7 +215,7 @@ def _anchor(name: str) -> str:
 
 
 def alert_groups(config: Config = CONFIG) -> tuple[AlertGroup, ...]:
-    """The six alerts (docs/design.md, docs/runbook.md), one group each."""
+    """The seven alerts (docs/design.md, docs/runbook.md), one group each."""
     e = _Exprs(config)
 
     def alert(name: str, expr: str, for_: timedelta, severity: Severity, summary: str, description: str) -> Alert:
@@ -228,6 +228,7 @@ def alert_groups(config: Config = CONFIG) -> tuple[AlertGroup, ...]:
         AlertGroup("netdown-pipeline-stalled", (_stalled(config, e, alert),)),
         AlertGroup("netdown-event-loss", (_loss(config, e, alert),)),
         AlertGroup("netdown-rejected-events", (_rejected(config, e, alert),)),
+        AlertGroup("netdown-agents-blind", (_blind(config, e, alert),)),
     )
 
 
@@ -280,9 +281,16 @@ def _regression(config: Config, alert: _AlertFactory) -> Alert:
     )
 
 
-def _share_above(part: str, whole: str, share: float, at_least: int, *, comparison: str = ">") -> str:
-    """``part / whole > share``, with ``part`` at least ``at_least`` (the volume guard); the value is the share."""
-    return f"{part}\n/\n{whole}\n{comparison} {_num(share)}\nand\n{part} >= {at_least}"
+def _share_above(
+    part: str, whole: str, share: float, at_least: int, *, comparison: str = ">", matching: str = ""
+) -> str:
+    """``part / whole > share``, with ``part`` at least ``at_least`` (the volume guard); the value is the share.
+
+    ``matching`` is the division's vector matching (``on () group_left ()`` for a ``part`` by some label over
+    a ``whole`` of one series).
+    """
+    divide = f"/ {matching}" if matching else "/"
+    return f"{part}\n{divide}\n{whole}\n{comparison} {_num(share)}\nand\n{part} >= {at_least}"
 
 
 def _stuck(config: Config, e: _Exprs, alert: _AlertFactory) -> Alert:
@@ -382,6 +390,24 @@ def _rejected(config: Config, e: _Exprs, alert: _AlertFactory) -> Alert:
         f"{{{{ $value | humanizePercentage }}}} of the messages on the events topic were rejected over the last "
         f"{duration(rejected.window)} (tickets above {_percent(rejected.max_share)} with at least "
         f"{rejected.min_rejected} rejected).",
+    )
+
+
+def _blind(config: Config, e: _Exprs, alert: _AlertFactory) -> Alert:
+    blind = config.blind
+    # Per role, over the devices that can say: agents older than 0.2 report no sources and are in neither side.
+    by_role = f"sum by (role) ({e.sel('netdown_devices_blind')})"
+    reporting = f"sum({e.sel('netdown_devices_reporting_sources')})"
+    expr = _share_above(by_role, reporting, blind.min_share, blind.min_devices, matching="on () group_left ()")
+    return alert(
+        "NetdownAgentsBlind",
+        expr,
+        blind.for_,
+        "ticket",
+        "Agents cannot see a source of evidence episodes need: their devices cannot be detected.",
+        "{{ $value | humanizePercentage }} of the active devices whose agents report their sources' health have "
+        "no running {{ $labels.role }} source (tickets above "
+        f"{_percent(blind.min_share)} with at least {blind.min_devices} devices).",
     )
 
 

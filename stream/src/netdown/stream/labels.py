@@ -1,9 +1,10 @@
 """Bounded metric label values: what a device reports becomes one of a fixed, small set of strings.
 
 Metrics never carry a device label and every label has a bounded set of values (docs/design.md), so
-free text from the wire (``os_version``, ``app``) never reaches Prometheus as is. An OS release is
-cut to ``major.minor`` and kept only when it is a release we know; an app is kept only when the
-operator listed it. Everything else is ``other``.
+free text from the wire (``os_version``, ``app``, an agent source's name) never reaches Prometheus as
+is. An OS release is cut to ``major.minor`` and kept only when it is a release we know; an app is
+kept only when the operator listed it; a source only when the agent ships it. Everything else is
+``other``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
-__all__ = ["OTHER", "Labeler", "normalise_os_version", "os_version_values"]
+__all__ = ["OTHER", "SOURCE_NAMES", "Labeler", "normalise_os_version", "os_version_values", "source_label"]
 
 OTHER: Final = "other"
 
@@ -25,6 +26,10 @@ _RELEASES: Final[dict[str, tuple[range, int]]] = {
     "linux": (range(4, 7), 20),
 }
 _MAJOR_MINOR: Final = re.compile(r"(\d{1,4})(?:\.(\d{1,4}))?")
+# The sources the agent ships, by their config names: a heartbeat may name any source (up to 256 characters, and
+# a hostile device sends whatever it likes), so only these become `source` label values. A source added to the
+# agent is added here too, or it is counted under `other` (still counted, only not by name).
+SOURCE_NAMES: Final = frozenset({"macos_path", "linux_path", "unified_log", "app_events", "probes"})
 
 
 def normalise_os_version(platform: str, os_version: str) -> str:
@@ -51,6 +56,11 @@ def os_version_values() -> frozenset[str]:
             for minor in range(highest_minor + 1)
         }
     )
+
+
+def source_label(name: str) -> str:
+    """A source the agent ships keeps its name as the label value; any other is ``other``."""
+    return name if name in SOURCE_NAMES else OTHER
 
 
 @dataclass(frozen=True)

@@ -155,12 +155,36 @@ class FleetCollector:
             "Devices that sent an event within the stale threshold S (the denominator for per-device rates).",
             labels=["os_version", "partition"],
         )
+        reporting = GaugeMetricFamily(
+            "netdown_devices_reporting_sources",
+            "Active devices whose agents report the health of their sources (agents older than 0.2 do not): the "
+            "denominator of the blind share.",
+            labels=["os_version", "partition"],
+        )
+        blind = GaugeMetricFamily(
+            "netdown_devices_blind",
+            "Active devices reporting source health with no running source of the role (system_path, app_view; "
+            "none of the role at all counts too): devices on which no episode can be detected.",
+            labels=["role", "os_version", "partition"],
+        )
+        failing = GaugeMetricFamily(
+            "netdown_agent_sources_failing",
+            "Active devices whose latest heartbeat reports the source not running, by source (a name the agent "
+            "ships, any other is 'other') and role; present only while some device fails it.",
+            labels=["source", "role", "os_version", "partition"],
+        )
         for (partition, os_version), counts in sorted(self.view.gauges(self.clock_ms(), self.stale_ms).items()):
-            labels = [os_version, str(partition)]
+            p = str(partition)
+            labels = [os_version, p]
             affected.add_metric(labels, counts.affected)
             stuck.add_metric(labels, counts.stuck)
             active.add_metric(labels, counts.active)
-        yield from (affected, stuck, active)
+            reporting.add_metric(labels, counts.reporting)
+            for role, count in counts.blind.items():  # every role present from the start, so the share reads 0
+                blind.add_metric([role, os_version, p], count)
+            for (source, role), count in sorted(counts.failing.items()):
+                failing.add_metric([source, role, os_version, p], count)
+        yield from (affected, stuck, active, reporting, blind, failing)
 
 
 class ConsumerLagCollector:

@@ -39,10 +39,10 @@ DURATION_BUCKETS_S: Final[tuple[float, ...]] = (10, 30, 60, 120, 300, 600, 1800,
 
 # A device record is one message of the table's changelog, and Kafka refuses messages over 1 MB (a failed
 # write would stop the worker). The detector state's bounds (netdown.detection.detector) keep it under a
-# quarter of that, whatever the device sends; the inventory holds one heartbeat's facts (at most an event,
-# 64 KiB) and a release; the counters are bounded by their label values only, and a device that reported
-# every OS release, with episodes under each, would add up to ~430 KiB more (tests/unit/test_detector_bounds.py
-# measures them all).
+# quarter of that, whatever the device sends; the inventory holds one heartbeat's facts and source health
+# (at most an event, 64 KiB) and a release; the counters are bounded by their label values only, and a device
+# that reported every OS release, with episodes under each, would add up to ~430 KiB more
+# (tests/unit/test_detector_bounds.py measures them all).
 STATE_BUDGET_BYTES: Final = 256 * 1024
 RECORD_BUDGET_BYTES: Final = 768 * 1024
 
