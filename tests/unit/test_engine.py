@@ -344,10 +344,18 @@ def _assert_same_as_replay(worker: _Worker, events: list[wire.Event]) -> None:
 
 def _assert_facts_as_replay(published: dict[str, DeviceFacts], truth: ReplayRun) -> None:
     """The latest facts published per device (the compacted topic) are the pure detector's final ones,
-    ``last_seen_ms`` up to S/2 behind (the publishing rule's slack)."""
+    ``last_seen_ms`` and each source's ``last_success_ms`` up to S/2 behind (the publishing rule's slack;
+    a first success may wait for that refresh too)."""
     expected = {facts.device_id: facts for facts in truth.final_device_facts()}
     assert published.keys() == expected.keys() == truth.devices.keys()
+    slack = PARAMS.stale_ms // 2
     for device_id, facts in expected.items():
         latest = published[device_id]
-        assert 0 <= facts.last_seen_ms - latest.last_seen_ms < PARAMS.stale_ms // 2
-        assert msgspec.structs.replace(latest, last_seen_ms=facts.last_seen_ms) == facts
+        assert 0 <= facts.last_seen_ms - latest.last_seen_ms < slack
+        for source, final in zip(latest.sources, facts.sources, strict=True):
+            assert source.last_success_ms is None or 0 <= (final.last_success_ms or 0) - source.last_success_ms < slack
+        sources = tuple(
+            msgspec.structs.replace(source, last_success_ms=final.last_success_ms)
+            for source, final in zip(latest.sources, facts.sources, strict=True)
+        )
+        assert msgspec.structs.replace(latest, last_seen_ms=facts.last_seen_ms, sources=sources) == facts

@@ -135,9 +135,10 @@ counted: the agent reports what its spool dropped in every heartbeat (``spool.lo
 
 MAX_LOST_RANGES: Final = 64
 """Ranges of ``seq`` numbers counted lost that are remembered (up to 20 bytes each), so a path older than W is
-not taken as current across a loss (rule 3). Past the bound the two oldest merge into one range: the numbers
+not taken as current across a loss (rule 3). Past the bound two merge into one range: the numbers
 between them count as missing too, so the cost is that a path older than W before them needs fresh evidence
-(a probe or a path within W), never that a lost change goes unnoticed."""
+(a probe or a path within W), never that a lost change goes unnoticed. The two nearest in ``seq`` merge, so the
+fewest numbers that did arrive are taken for missing."""
 
 MAX_TRANSIENTS: Final = 64
 """Failure signals waiting out G, over all apps (up to 290 bytes each). Past it a new one is classified
@@ -526,11 +527,23 @@ def _note_seq(state: DeviceState, seq: int, now_ms: int, params: DetectorParams,
 
 
 def _fill_gap(state: DeviceState, seq: int) -> None:
-    """A late arrival fills one number of a gap: split that gap around it."""
+    """A late arrival fills one number of a gap, or of a range already counted lost: split it around the number.
+
+    A number counted lost that arrives after all keeps its count (the metric is cumulative), but it is no
+    longer missing for rule 3: without this, a device whose gaps were counted early (past the bound on gaps
+    tracked) would doubt every path for R.
+    """
     for index, gap in enumerate(state.seq_gaps):
         if gap.lo <= seq <= gap.hi:
             pieces = [_SeqGap(lo, hi, gap.since_ms) for lo, hi in ((gap.lo, seq - 1), (seq + 1, gap.hi)) if lo <= hi]
             state.seq_gaps[index : index + 1] = pieces
+            break
+    for index, lost in enumerate(state.lost_seqs):
+        if lost.lo <= seq <= lost.hi:
+            state.lost_seqs[index : index + 1] = [
+                _SeqRange(lo, hi) for lo, hi in ((lost.lo, seq - 1), (seq + 1, lost.hi)) if lo <= hi
+            ]
+            _merge_closest_lost(state)
             return
 
 
@@ -555,12 +568,21 @@ def _finalise_gaps(
 
 
 def _remember_lost(state: DeviceState, lo: int, hi: int) -> None:
-    """Keep a lost range for rule 3; past MAX_LOST_RANGES the two oldest merge (more counts as missing, never less)."""
+    """Keep a lost range for rule 3; past MAX_LOST_RANGES two merge (more counts as missing, never less)."""
+    state.lost_seqs.append(_SeqRange(lo, hi))
+    _merge_closest_lost(state)
+
+
+def _merge_closest_lost(state: DeviceState) -> None:
+    """Past MAX_LOST_RANGES, merge the two ranges nearest in ``seq`` into one covering both and what lies between:
+    the fewest numbers that did arrive are taken for missing. Ranges are kept in ``seq`` order for this."""
     ranges = state.lost_seqs
-    ranges.append(_SeqRange(lo, hi))
-    if len(ranges) > MAX_LOST_RANGES:
-        first, second = ranges[0], ranges[1]
-        ranges[0:2] = [_SeqRange(min(first.lo, second.lo), max(first.hi, second.hi))]
+    if len(ranges) <= MAX_LOST_RANGES:
+        return
+    ranges.sort(key=lambda lost: lost.lo)
+    nearest = min(range(len(ranges) - 1), key=lambda index: ranges[index + 1].lo - ranges[index].hi)
+    first, second = ranges[nearest], ranges[nearest + 1]
+    ranges[nearest : nearest + 2] = [_SeqRange(first.lo, max(first.hi, second.hi))]
 
 
 def _gap_between(state: DeviceState, first: int, last: int) -> bool:
