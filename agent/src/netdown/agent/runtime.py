@@ -152,11 +152,11 @@ class Agent:
 def build_sources(config: AgentConfig, config_path: Path, platform: str, context: Mapping[str, Any]) -> list[Source]:
     """Instantiate the configured sources; a table's keys are the source's keyword arguments.
 
-    ``context`` offers what the agent knows (fleet key, state dir, monitored apps); a source receives
-    the entries its constructor names. A key the source does not take is a config error naming it,
-    and so is a value that does not fit the parameter's annotation: TOML gives no types beyond its
-    own, and a source would otherwise fail on ``interval_s = "fast"`` with a ``TypeError`` naming
-    no key, or accept it and fail later in its thread, restarted forever.
+    ``context`` offers what the agent knows (fleet key, state dir, monitored apps, heartbeat
+    interval); a source receives the entries its constructor names. A key the source does not take
+    is a config error naming it, and so is a value that does not fit the parameter's annotation:
+    TOML gives no types beyond its own, and a source would otherwise fail on ``interval_s = "fast"``
+    with a ``TypeError`` naming no key, or accept it and fail later in its thread, restarted forever.
     """
     registry = discover()
     names = config.sources or {name: {} for name in DEFAULT_SOURCES.get(platform, ())}
@@ -218,6 +218,8 @@ def build_agent(config: AgentConfig, secrets: Mapping[str, Secret], config_path:
     monitored = config.apps[0].bundle_id if config.apps else None
     context: dict[str, Any] = {
         "key": secrets["fleet_key"].reveal().encode(),
+        # The system-path sources re-emit an unchanged path once per heartbeat interval.
+        "heartbeat_interval_s": config.heartbeat.interval_s,
         "state_dir": state_dir,
         "allowed_apps": frozenset(app.bundle_id for app in config.apps),
         "processes": tuple(process for app in config.apps for process in app.processes),
