@@ -197,9 +197,10 @@ class LinuxPathSource(PathPoller):
         self.root = Path(root)
 
     def poll(self) -> wire.PathBody | None:
-        """Evaluate once; None when the tree has no interfaces at all (not a Linux root)."""
+        """Evaluate once; None when the tree has no interfaces at all (not a Linux root: a reading error)."""
         links = read_links(self.root)
         if not links:
+            self.health.failed("reading")
             return None
         nameservers = parse_resolv_conf_nameservers(_read_optional(self.root / "etc/resolv.conf"))
         return linux_path_from(links, read_routes(self.root), nameservers)

@@ -23,9 +23,10 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import ClassVar, Final
 
 from netdown import wire
+from netdown.agent.source_health import SourceStats
 from netdown.agent.sources.base import Emit, Observation
 
 __all__ = [
@@ -201,10 +202,14 @@ class PathPoller:
     wall-clock step neither delays nor repeats it.
 
     A poll that cannot evaluate (a command missing, a file unreadable) returns None and emits
-    nothing, no refresh either: no evidence is better than guessed evidence for the detector.
+    nothing, no refresh either: no evidence is better than guessed evidence for the detector. Its
+    ``health`` says why: a command missing or hung, or a file unreadable, is a reading error (not
+    running until a poll succeeds again), output that is not text a parsing error; ``poll`` itself
+    counts what it read and could not use.
     """
 
     name: str = "path"
+    role: ClassVar[wire.SourceRole] = "system_path"
 
     def __init__(
         self,
@@ -222,24 +227,36 @@ class PathPoller:
         self.heartbeat_interval_s = heartbeat_interval_s
         self.clock = clock
         self.monotonic = monotonic
+        self.health = SourceStats(self.name, self.role, clock)
         self.last: wire.PathBody | None = None
         self._emitted_at = 0.0  # monotonic time of the last emission (meaningless while ``last`` is None)
 
     def poll(self) -> wire.PathBody | None:
-        """One path evaluation as a ``path`` body, or None when the system could not be read."""
+        """One path evaluation as a ``path`` body, or None (its error counted) when the system could not be read."""
         raise NotImplementedError
 
     def step(self, emit: Emit) -> bool:
         """Poll once and emit if the path changed or is due for its refresh; True when it emitted."""
-        try:
-            body = self.poll()
-        except (OSError, subprocess.SubprocessError, UnicodeError):
-            body = None
+        body = self._evaluate()
         if body is None or not self._due(body):
             return False
         self.last, self._emitted_at = body, self.monotonic()
         emit(Observation(ts_ms=int(self.clock() * 1000), body=body))
         return True
+
+    def _evaluate(self) -> wire.PathBody | None:
+        """:meth:`poll`, its failure counted by stage in ``health``, its success recorded."""
+        try:
+            body = self.poll()
+        except (OSError, subprocess.SubprocessError):  # a command missing or hung (TimeoutExpired), a file unreadable
+            self.health.failed("reading")
+            return None
+        except UnicodeError:  # output that is not text
+            self.health.failed("parsing")
+            return None
+        if body is not None:
+            self.health.succeeded()
+        return body
 
     def _due(self, body: wire.PathBody) -> bool:
         """A change, or the same path when waiting for the next poll would overrun the heartbeat interval."""

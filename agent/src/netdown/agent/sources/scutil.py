@@ -287,9 +287,10 @@ class MacPathSource(PathPoller):
         self._hardware_read_at: float | None = None
 
     def poll(self) -> wire.PathBody | None:
-        """Evaluate once; None when nwi printed nothing recognisable (no evidence, no event)."""
+        """Evaluate once; None when nwi printed nothing recognisable (no evidence, no event: a parsing error)."""
         nwi = parse_scutil_nwi(self._run(["/usr/sbin/scutil", "--nwi"]))
         if not nwi.recognised:
+            self.health.failed("parsing")
             return None
         routes = [
             parse_route_get(self._run(["/sbin/route", "-n", "get", *family, "default"])) for family in ((), ("-inet6",))
