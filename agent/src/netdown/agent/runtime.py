@@ -48,8 +48,10 @@ DEFAULT_SOURCES: Final = {"darwin": ("macos_path",), "linux": ("linux_path",)}
 
 @dataclass
 class HeartbeatSource:
-    """Liveness and device facts: uptime, installed network extensions, VPN flags, spool state, and
-    the health of every evidence source (``sources``), so a device that is blind says so."""
+    """Liveness and device facts: uptime, installed network extensions, VPN flags, spool state.
+
+    And the health of every evidence source (``sources``): a device that is blind says so.
+    """
 
     spool: Spool
     platform: str
