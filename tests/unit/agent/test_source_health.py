@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -18,8 +18,10 @@ from netdown.agent.publisher import Producer, Publisher
 from netdown.agent.runtime import Agent, HeartbeatSource, build_agent
 from netdown.agent.source_health import Monitored, SourceStats
 from netdown.agent.sources.base import Emit, Observation
+from netdown.agent.sources.scutil import MacPathSource
 from netdown.agent.sources.unified_log import UnifiedLogSource
 from netdown.agent.spool import Spool
+from tests.unit.agent.spool_disk import records_on_disk
 from tests.unit.agent.test_runtime import FACTS, _example
 
 GOOD = Observation(ts_ms=1_732_540_800_000, body=wire.ProbeBody(target="x", kind="dns", ok=True))
@@ -117,6 +119,37 @@ def test_a_missing_log_binary_shows_not_running_with_reading_errors_growing(tmp_
         stop.set()
         supervisor.join(timeout=5)
         spool.close()
+
+
+def test_the_running_agent_spools_heartbeats_showing_a_system_path_source_whose_command_is_missing(
+    tmp_path: Path,
+) -> None:
+    def missing(argv: Sequence[str]) -> str:
+        raise FileNotFoundError(argv[0])
+
+    spool = Spool(tmp_path / "spool")
+    system_path = MacPathSource(interval_s=0.01, run=missing)
+    heartbeat = HeartbeatSource(spool, "darwin", None, 0.1, lambda: 1, wire.Facts, sources=[system_path.health])
+    agent, stop = _agent(spool, [system_path]), threading.Event()
+    agent.sources.insert(0, heartbeat)
+    runner = threading.Thread(target=agent.run, args=(stop,))
+    runner.start()
+    time.sleep(0.5)
+    stop.set()
+    runner.join(timeout=20)
+    beats = [
+        event
+        for frame in records_on_disk(tmp_path / "spool")
+        if isinstance(event := wire.decode(frame.payload), wire.HeartbeatEvent)
+    ]
+    reported = [beat.sources[0] for beat in beats]
+    assert len(reported) >= 3
+    assert {(health.name, health.running, health.events, health.last_success_ms) for health in reported[1:]} == {
+        ("macos_path", False, 0, None)
+    }
+    readings = [health.errors.reading for health in reported]
+    assert readings == sorted(readings), "cumulative"
+    assert readings[-1] > readings[1] > 0, "reading errors grow, poll after poll"
 
 
 def test_heartbeats_carry_every_sources_health(tmp_path: Path) -> None:
