@@ -14,6 +14,9 @@ ways and asserts the system path events and the probe errors the kernel really g
    again, and a connect fails when neighbour resolution gives up (EHOSTUNREACH after ~3 s).
 4. The peer comes back: ``satisfied``, and probes succeed again.
 
+A second test polls less often and heartbeats every 1.5 s: with the link unchanged the same path
+is sent again within one heartbeat interval, and a link taken down shows by the next poll.
+
 No packet leaves the two namespaces; both are deleted even when the test fails.
 """
 
@@ -66,8 +69,13 @@ while time.monotonic() < deadline:
         pass
 """
 
-# The agent's real sources, run in the client namespace; stops when stdin closes (or after 120 s).
-OBSERVER: Final = f"""
+
+def observer_program(poll_s: float = 0.05, heartbeat_interval_s: float = 300.0) -> str:
+    """The agent's real sources, run in the client namespace; stops when stdin closes (or after 120 s).
+
+    With the default heartbeat interval no unchanged path is re-emitted within a test's run.
+    """
+    return f"""
 import json, sys, threading
 import msgspec
 from netdown.agent.sources.linux_sysfs import LinuxPathSource
@@ -78,7 +86,7 @@ def emit(observation):
         body = msgspec.json.decode(msgspec.json.encode(observation.body))  # the typed body as its JSON object
         print(json.dumps({{"type": observation.type, "ts_ms": observation.ts_ms, **body}}), flush=True)
 sources = [
-    LinuxPathSource(interval_s=0.05),
+    LinuxPathSource(interval_s={poll_s}, heartbeat_interval_s={heartbeat_interval_s}),
     ProbesSource(["tcp:{PEER_ADDR}:{PORT}@veth0"], interval_s=0.2, jitter=0.2, timeout_s=5.0),
 ]
 threads = [threading.Thread(target=s.run, args=(emit, stop), daemon=True) for s in sources]
@@ -210,7 +218,7 @@ def test_link_down_and_up_gives_the_right_system_path_events_and_the_kernels_pro
 ) -> None:
     ns = namespaces
     namespaces.start(ns.peer, LISTENER)
-    observer = namespaces.start(ns.client, OBSERVER)
+    observer = namespaces.start(ns.client, observer_program())
     seen = Observations(observer, namespaces)
     veth0 = [{"name": "veth0", "type": "wired"}]
 
@@ -252,3 +260,32 @@ def test_link_down_and_up_gives_the_right_system_path_events_and_the_kernels_pro
     ]
     # Shown with `pytest -s`: the evidence this test saw, for the record.
     print(json.dumps({"paths": paths, "admin_down": admin_down_error, "carrier_lost": carrier_error}, indent=1))
+
+
+def test_a_link_change_shows_within_one_poll_and_an_unchanged_path_is_refreshed_each_heartbeat(
+    namespaces: Namespaces,
+) -> None:
+    poll_s, heartbeat_s = 0.25, 1.5
+    # What a poll costs besides its interval: reading sysfs and the thread waking up (generous).
+    slack_ms = 150
+    ns = namespaces
+    observer = namespaces.start(ns.client, observer_program(poll_s=poll_s, heartbeat_interval_s=heartbeat_s))
+    seen = Observations(observer, namespaces)
+
+    def is_path(o: dict[str, Any]) -> bool:
+        return bool(o["type"] == "path")
+
+    up = seen.path("satisfied", None)
+    refreshed = seen.wait_for("the unchanged path again", is_path)
+    assert {**refreshed, "ts_ms": 0} == {**up, "ts_ms": 0}, "nothing changed, so the same path is sent again"
+    # Due once the next poll would be later than one heartbeat interval after the last event.
+    assert (heartbeat_s - poll_s) * 1000 - slack_ms <= refreshed["ts_ms"] - up["ts_ms"] <= heartbeat_s * 1000 + slack_ms
+
+    ip("-n", ns.client, "link", "set", "veth0", "down")
+    changed_ms = time.time() * 1000  # the kernel has applied the change when `ip` returns
+    down = seen.wait_for("the changed path", is_path)
+    assert (down["status"], down["reason"]) == ("unsatisfied", "interface_unavailable")
+    assert down["ts_ms"] - changed_ms <= poll_s * 1000 + slack_ms, "a change is sent by the next poll"
+    again = seen.wait_for("the unchanged path again", is_path)
+    assert {**again, "ts_ms": 0} == {**down, "ts_ms": 0}
+    assert again["ts_ms"] - down["ts_ms"] <= heartbeat_s * 1000 + slack_ms

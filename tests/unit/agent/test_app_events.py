@@ -133,3 +133,17 @@ def test_an_overlong_line_the_app_is_still_writing_is_held_back_then_skipped_onc
     restarted = AppEventsSource(path=events_file, state_dir=state, allowed_apps=frozenset({APP}), poll_interval=0.01)
     assert [o.type for o in _follow(restarted, until=1)] == ["path"]
     assert restarted.skipped["too_long"] == 1
+
+
+def test_its_health_counts_misread_lines_as_parsing_errors_and_each_read_as_a_success(tmp_path: Path) -> None:
+    events = tmp_path / "app-events.ndjson"
+    other_app = {**PATH, "id": "line-3", "app": "com.example.other"}
+    events.write_bytes(_line(CONN) + b"not json\n" + _line(other_app) + _line({**PATH, "type": "dns"}))
+    source = AppEventsSource(path=events, state_dir=tmp_path, allowed_apps=frozenset({APP}))
+    assert source.health.snapshot().last_success_ms is None
+    stop = threading.Event()
+    source.run(lambda _: stop.set(), stop)  # the conn line ends the run after the poll that read it
+    health = source.health.snapshot()
+    assert (health.name, health.role, health.running) == ("app_events", "app_view", True)
+    assert health.errors.parsing == 2, "not_json and unknown_type; another app's line is filtered, not misread"
+    assert health.last_success_ms is not None

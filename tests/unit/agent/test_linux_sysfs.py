@@ -105,6 +105,16 @@ def test_an_empty_root_is_no_evidence(tmp_path: Path) -> None:
     assert not LinuxPathSource(root=tmp_path).step(lambda _: None)
 
 
+def test_a_root_without_interfaces_is_a_reading_error_until_interfaces_appear(tmp_path: Path) -> None:
+    source = LinuxPathSource(root=tmp_path, clock=lambda: 2.0)
+    source.step(lambda _: None)
+    assert (source.health.snapshot().running, source.health.snapshot().errors.reading) == (False, 1)
+    _link(tmp_path, "eth0", operstate="up", arphrd=1)
+    source.step(lambda _: None)
+    health = source.health.snapshot()
+    assert (health.running, health.errors.reading, health.last_success_ms) == (True, 1, 2000)
+
+
 def test_an_interface_that_vanishes_mid_read_is_skipped(tmp_path: Path) -> None:
     (tmp_path / "sys/class/net/gone").mkdir(parents=True)
     _link(tmp_path, "eth0", operstate="up", arphrd=1)

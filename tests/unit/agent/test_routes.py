@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 import pytest
@@ -81,8 +82,8 @@ _UP: Final = wire.PathBody(observer="system", status="satisfied", interfaces=(),
 class _Scripted(PathPoller):
     name = "scripted"
 
-    def __init__(self, bodies: list[wire.PathBody | Exception | None]) -> None:
-        super().__init__(interval_s=0.001, clock=lambda: 1.5)
+    def __init__(self, bodies: list[wire.PathBody | Exception | None], **kwargs: Any) -> None:
+        super().__init__(**{"interval_s": 0.001, "clock": lambda: 1.5, **kwargs})
         self.bodies = bodies
 
     def poll(self) -> wire.PathBody | None:
@@ -103,6 +104,37 @@ def test_poller_emits_each_change_once_and_skips_unreadable_polls() -> None:
     assert {o.ts_ms for o in seen} == {1500}
 
 
+def test_poller_reemits_an_unchanged_path_within_each_heartbeat_interval_and_a_change_at_once() -> None:
+    down = msgspec.structs.replace(_UP, status="unsatisfied", reason="no_route")
+    now = [0.0]
+    # Polls every 2 s, heartbeats every 10 s: the refresh is due once the next poll would be late.
+    source = _Scripted([], interval_s=2.0, heartbeat_interval_s=10.0, clock=lambda: now[0], monotonic=lambda: now[0])
+    script = {9.0: down}  # the path changes at t=9 (between regular polls)
+    seen: list[Observation] = []
+    for now[0] in (0.0, 2.0, 4.0, 6.0, 8.0, 9.0, 11.0, 13.0, 15.0, 17.0, 19.0):
+        source.bodies = [script.get(now[0], source.last or _UP)]
+        source.step(seen.append)
+    assert [(o.ts_ms, o.body.status) for o in seen if isinstance(o.body, wire.PathBody)] == [
+        (0, "satisfied"),
+        (8000, "satisfied"),  # unchanged, re-emitted: the poll at 10 s would be later than one heartbeat interval
+        (9000, "unsatisfied"),  # a change is emitted by the first poll that sees it, and restarts the refresh
+        (17000, "unsatisfied"),
+    ]
+    assert all(o.event_id is None for o in seen), "a refresh is an ordinary event: the agent draws its event_id"
+    gaps = [b.ts_ms - a.ts_ms for a, b in itertools.pairwise(seen)]
+    assert max(gaps) <= 10_000
+
+
+def test_poller_refreshes_nothing_while_the_system_cannot_be_read() -> None:
+    now = [0.0]
+    bodies: list[wire.PathBody | Exception | None] = [_UP, None, OSError("gone"), None]
+    source = _Scripted(bodies, interval_s=1.0, heartbeat_interval_s=2.0, monotonic=lambda: now[0])
+    seen: list[Observation] = []
+    for now[0] in (0.0, 1.0, 2.0, 3.0):
+        source.step(seen.append)
+    assert [o.body for o in seen] == [_UP], "no evidence is sent as the last evidence seen"
+
+
 def test_poller_run_returns_when_stopped() -> None:
     stop, seen = threading.Event(), list[Observation]()
     source = _Scripted([_UP])
@@ -116,3 +148,5 @@ def test_poller_run_returns_when_stopped() -> None:
 def test_poller_refuses_a_non_positive_interval() -> None:
     with pytest.raises(ValueError, match="interval_s"):
         PathPoller(interval_s=0)
+    with pytest.raises(ValueError, match="heartbeat_interval_s"):
+        PathPoller(interval_s=1, heartbeat_interval_s=0)

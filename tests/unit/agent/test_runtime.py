@@ -16,6 +16,7 @@ from netdown.agent.envelope import Stamper
 from netdown.agent.runtime import HeartbeatSource, build_agent
 from netdown.agent.sources import discover
 from netdown.agent.sources.base import Observation
+from netdown.agent.sources.scutil import MacPathSource
 from netdown.agent.spool import Spool
 from netdown.stamping import DeviceIdentity
 from tests.unit.agent.golden import jsonable
@@ -46,12 +47,23 @@ def test_the_shipped_example_config_builds_every_source_it_names(tmp_path: Path)
     agent.spool.close()
 
 
+def test_the_system_path_source_refreshes_at_the_configured_heartbeat_interval(tmp_path: Path) -> None:
+    path = _example(tmp_path, ("interval_s = 300", "interval_s = 60"))
+    config, secrets = load_config(path)
+    agent = build_agent(config, secrets, path, FACTS)
+    (system_path,) = (source for source in agent.sources if isinstance(source, MacPathSource))
+    assert (system_path.interval_s, system_path.heartbeat_interval_s) == (2.0, 60)
+    agent.spool.close()
+
+
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
         (("[sources.probes]", "[sources.pings]"), "sources.pings: no such source"),
         (("interval_s = 2.0", "intervall_s = 2.0"), "sources.macos_path.intervall_s: unknown key"),
         (("jitter = 0.2", "jitter = 3"), "sources.probes: "),
+        # The agent's own heartbeat interval sets it, so a source table cannot contradict it.
+        (("interval_s = 2.0", "heartbeat_interval_s = 9"), "sources.macos_path.heartbeat_interval_s: unknown key"),
     ],
 )
 def test_a_bad_source_table_names_the_file_and_the_key(tmp_path: Path, edit: tuple[str, str], message: str) -> None:

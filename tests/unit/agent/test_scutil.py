@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -177,6 +178,46 @@ def test_poller_survives_a_missing_command() -> None:
         raise FileNotFoundError(argv[0])
 
     assert not MacPathSource(run=missing).step(lambda _: None)
+
+
+def test_a_missing_or_hung_command_is_not_running_with_reading_errors_until_a_poll_succeeds() -> None:
+    mac, now = _FakeMac(), [1_700_000_000.0]
+    broken: list[BaseException] = []
+
+    def run(argv: Sequence[str]) -> str:
+        if broken:
+            raise broken[0]
+        return mac(argv)
+
+    source = MacPathSource(run=run, clock=lambda: now[0])
+    broken.append(FileNotFoundError("/usr/sbin/scutil"))
+    readings = []
+    for _ in range(3):
+        source.step(lambda _: None)
+        readings.append((source.health.snapshot().running, source.health.snapshot().errors.reading))
+    assert readings == [(False, 1), (False, 2), (False, 3)]
+    broken[0] = subprocess.TimeoutExpired("/sbin/route", 10)
+    source.step(lambda _: None)
+    assert source.health.snapshot().errors.reading == 4, "a hung command is a reading error too"
+    broken.clear()
+    now[0] += 2
+    source.step(lambda _: None)
+    health = source.health.snapshot()
+    assert (health.running, health.errors.reading, health.last_success_ms) == (True, 4, 1_700_000_002_000)
+
+
+def test_nwi_output_not_recognised_is_a_parsing_error() -> None:
+    mac = _FakeMac()
+    mac.nwi = "scutil: unexpected\n"
+    source = MacPathSource(run=mac)
+    source.step(lambda _: None)
+    health = source.health.snapshot()
+    assert (health.role, health.running, health.errors.parsing, health.last_success_ms) == (
+        "system_path",
+        True,
+        1,
+        None,
+    )
 
 
 def test_hardware_ports_are_read_once_then_only_for_an_unknown_adapter_after_the_refresh_time() -> None:

@@ -10,6 +10,7 @@ import shlex
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,6 +135,48 @@ def test_a_command_that_ends_is_started_again_after_the_delay(tmp_path: Path) ->
     # The second run begins with C221 `waiting` again: after `preparing`, that is a transition; the path is not.
     assert [(o.type, jsonable(o.body).get("state")) for o in emitted[3:5]] == [("conn", "waiting"), ("conn", "waiting")]
     assert jsonable(emitted[4].body)["conn_id"] == "C221"
+
+
+def _run_for_a_while(source: UnifiedLogSource, until: Callable[[], bool]) -> None:
+    """Run the source in a thread until ``until()`` holds (or 10 s passed), then stop it."""
+    stop = threading.Event()
+    runner = threading.Thread(target=source.run, args=(lambda _: None, stop))
+    runner.start()
+    deadline = time.monotonic() + 10
+    while not until() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stop.set()
+    runner.join(timeout=5)
+    assert not runner.is_alive()
+
+
+def test_a_stream_that_keeps_exiting_is_not_running_with_reading_errors_growing() -> None:
+    source = UnifiedLogSource(command=["sh", "-c", "exit 1"], restart_delay_s=0.01)
+    _run_for_a_while(source, lambda: source.health.snapshot().errors.reading >= 3)
+    health = source.health.snapshot()
+    assert (health.role, health.running, health.last_success_ms) == ("app_view", False, None)
+    assert health.errors.reading >= 3
+
+
+def test_a_restarted_stream_runs_again_at_its_header_and_counts_lines_it_cannot_read() -> None:
+    header = 'Filtering the log data using "process == \\"vpn\\""'
+    script = f"echo {shlex.quote(header)}; echo 'no layout reads this line'; exec sleep 30"
+    source = UnifiedLogSource(command=["sh", "-c", script], restart_delay_s=0.01)
+    source.health.failed("reading")  # as after a stream that ended
+    _run_for_a_while(source, lambda: source.health.snapshot().errors.parsing >= 1)
+    health = source.health.snapshot()
+    # The stream prints nothing after its header and one unknown line, and still counts as running.
+    assert (health.running, health.errors.parsing, health.errors.reading) == (True, 1, 1)
+    assert health.last_success_ms is not None
+    assert (source.line_tally.furniture, source.line_tally.unknown) == (1, 1)
+
+
+def test_a_fixture_read_to_its_end_is_a_success_with_no_errors() -> None:
+    source = UnifiedLogSource(command=["cat", str(NDJSON)])
+    _run(source)
+    health = source.health.snapshot()
+    assert (health.running, health.errors) == (True, wire.SourceErrors(reading=0, parsing=0, sending=0))
+    assert health.last_success_ms is not None
 
 
 def test_a_missing_log_binary_is_a_broken_setup() -> None:

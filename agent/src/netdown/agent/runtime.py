@@ -7,6 +7,8 @@ Kafka. A heartbeat source reports uptime, facts and the spool's state at least e
 
 A source that breaks (a command that hangs, an exception) is logged and restarted with back-off; it
 never takes the agent down. An observation a source got wrong is counted and dropped, never sent.
+Each evidence source keeps its health (:mod:`netdown.agent.source_health`): the agent credits what it
+accepted or refused, the supervisor counts crashes, and every heartbeat reports them all.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -28,6 +30,7 @@ from netdown.agent.config import AgentConfig, ConfigError, Secret, check_option
 from netdown.agent.envelope import Stamper
 from netdown.agent.facts import read_facts, read_uptime_s
 from netdown.agent.publisher import Publisher, kafka_producer
+from netdown.agent.source_health import Monitored, SourceStats
 from netdown.agent.sources import Observation, Source, discover
 from netdown.agent.sources.base import Emit
 from netdown.agent.spool import Spool, SpoolWriteError
@@ -45,7 +48,10 @@ DEFAULT_SOURCES: Final = {"darwin": ("macos_path",), "linux": ("linux_path",)}
 
 @dataclass
 class HeartbeatSource:
-    """Liveness and device facts: uptime, installed network extensions, VPN flags, spool state."""
+    """Liveness and device facts: uptime, installed network extensions, VPN flags, spool state.
+
+    And the health of every evidence source (``sources``): a device that is blind says so.
+    """
 
     spool: Spool
     platform: str
@@ -54,7 +60,13 @@ class HeartbeatSource:
     read_uptime: Callable[[], int | None]
     read_device_facts: Callable[[], wire.Facts]
     clock: Callable[[], float] = time.time
+    sources: Sequence[SourceStats] = ()
     name: str = "heartbeat"
+
+    def __post_init__(self) -> None:
+        # The contract bounds a heartbeat's list; refused at start, not by every heartbeat's validation.
+        if len(self.sources) > wire.MAX_SOURCES:
+            raise ValueError(f"a heartbeat reports at most {wire.MAX_SOURCES} sources, got {len(self.sources)}")
 
     def run(self, emit: Emit, stop: threading.Event) -> None:
         """One heartbeat at once (the stream job learns the facts early), then one per interval."""
@@ -64,7 +76,12 @@ class HeartbeatSource:
                 dropped=self.spool.take_dropped(),
                 lost=self.spool.losses,  # cumulative: survives a lost heartbeat
             )
-            body = wire.HeartbeatBody(uptime_s=self.read_uptime() or 0, facts=self.read_device_facts(), spool=spool)
+            body = wire.HeartbeatBody(
+                uptime_s=self.read_uptime() or 0,
+                facts=self.read_device_facts(),
+                spool=spool,
+                sources=tuple(stats.snapshot() for stats in self.sources),
+            )
             emit(Observation(ts_ms=int(self.clock() * 1000), body=body))
             if stop.wait(self.interval_s):
                 return
@@ -132,31 +149,46 @@ class Agent:
         self.spool.close()
 
     def _supervise(self, source: Source, stop: threading.Event) -> None:
-        """Keep one source running: a crash is logged and the source restarted after a back-off."""
+        """Keep one source running: a crash is logged and the source restarted after a back-off.
+
+        Its health (when it keeps one) is credited here: each observation accepted is an event, each
+        refused a sending error, and a crash a reading error (not running until its next success).
+        """
         backoff = 1.0
+        health = source.health if isinstance(source, Monitored) else None
 
         def emit(observation: Observation) -> None:
-            self.accept(observation, source.name)
+            accepted = self.accept(observation, source.name) is not None
+            if health is None:
+                return
+            if accepted:
+                health.emitted()
+            else:
+                health.failed("sending")
 
         while not stop.is_set():
             try:
                 source.run(emit, stop)
             except Exception:
                 log.exception("source %s failed; restarting in %.0fs", source.name, backoff)
+                if health is not None:
+                    health.failed("reading")
                 stop.wait(backoff)
                 backoff = min(backoff * 2, _MAX_RESTART_BACKOFF_S)
             else:
-                return
+                break
+        if health is not None:
+            health.stopped()
 
 
 def build_sources(config: AgentConfig, config_path: Path, platform: str, context: Mapping[str, Any]) -> list[Source]:
     """Instantiate the configured sources; a table's keys are the source's keyword arguments.
 
-    ``context`` offers what the agent knows (fleet key, state dir, monitored apps); a source receives
-    the entries its constructor names. A key the source does not take is a config error naming it,
-    and so is a value that does not fit the parameter's annotation: TOML gives no types beyond its
-    own, and a source would otherwise fail on ``interval_s = "fast"`` with a ``TypeError`` naming
-    no key, or accept it and fail later in its thread, restarted forever.
+    ``context`` offers what the agent knows (fleet key, state dir, monitored apps, heartbeat
+    interval); a source receives the entries its constructor names. A key the source does not take
+    is a config error naming it, and so is a value that does not fit the parameter's annotation:
+    TOML gives no types beyond its own, and a source would otherwise fail on ``interval_s = "fast"``
+    with a ``TypeError`` naming no key, or accept it and fail later in its thread, restarted forever.
     """
     registry = discover()
     names = config.sources or {name: {} for name in DEFAULT_SOURCES.get(platform, ())}
@@ -218,12 +250,15 @@ def build_agent(config: AgentConfig, secrets: Mapping[str, Secret], config_path:
     monitored = config.apps[0].bundle_id if config.apps else None
     context: dict[str, Any] = {
         "key": secrets["fleet_key"].reveal().encode(),
+        # The system-path sources re-emit an unchanged path once per heartbeat interval.
+        "heartbeat_interval_s": config.heartbeat.interval_s,
         "state_dir": state_dir,
         "allowed_apps": frozenset(app.bundle_id for app in config.apps),
         "processes": tuple(process for app in config.apps for process in app.processes),
         "subsystems": tuple(subsystem for app in config.apps for subsystem in app.subsystems),
         "app_ids": {process: app.bundle_id for app in config.apps for process in app.processes},
     }
+    sources = build_sources(config, config_path, facts.platform, context)
     heartbeat = HeartbeatSource(
         spool=spool,
         platform=facts.platform,
@@ -231,6 +266,6 @@ def build_agent(config: AgentConfig, secrets: Mapping[str, Secret], config_path:
         interval_s=config.heartbeat.interval_s,
         read_uptime=lambda: read_uptime_s(facts.platform),
         read_device_facts=lambda: read_facts(facts.platform, monitored),
+        sources=[source.health for source in sources if isinstance(source, Monitored)],
     )
-    sources = [heartbeat, *build_sources(config, config_path, facts.platform, context)]
-    return Agent.create(facts, spool, publisher, sources)
+    return Agent.create(facts, spool, publisher, [heartbeat, *sources])

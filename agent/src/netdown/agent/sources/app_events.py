@@ -20,11 +20,12 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Final
+from typing import Any, BinaryIO, ClassVar, Final
 
 import msgspec
 
 from netdown import wire
+from netdown.agent.source_health import SourceStats
 from netdown.agent.sources.base import Emit, Observation, register
 from netdown.cli_io import capped_lines
 
@@ -73,7 +74,14 @@ def _json_object(line: bytes) -> dict[str, Any] | str:
 @register("app_events")
 @dataclass
 class AppEventsSource:
-    """Tails the app's NDJSON file (``path``), saving its place under ``state_dir`` at most every second."""
+    """Tails the app's NDJSON file (``path``), saving its place under ``state_dir`` at most every second.
+
+    Its ``health``: each poll that read the file is a success, each line skipped as unreadable a
+    parsing error (a line of an app not monitored is no error: it is not ours to read). A file the
+    app has not written yet is neither; a file that cannot be read raises, and the agent counts it.
+    """
+
+    role: ClassVar[wire.SourceRole] = "app_view"
 
     path: Path | str
     state_dir: Path
@@ -82,10 +90,12 @@ class AppEventsSource:
     clock: Callable[[], float] = time.monotonic
     name: str = "app_events"
     skipped: Counter[str] = field(default_factory=Counter)
+    health: SourceStats = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
         self.state_file = Path(self.state_dir) / "app_events.position"
+        self.health = SourceStats(self.name, self.role)  # its own clock is monotonic; health is in device time
 
     def run(self, emit: Emit, stop: threading.Event) -> None:
         """Follow the file until stopped, emitting each valid line once (at least once across crashes)."""
@@ -112,14 +122,21 @@ class AppEventsSource:
             for line, end in _complete_lines(handle):
                 position = _Position(position.inode, end)
                 if line is None:
-                    self.skipped["too_long"] += 1
+                    self._skip("too_long")
                     continue
                 parsed = parse_app_line(line, self.allowed_apps)
                 if isinstance(parsed, str):
-                    self.skipped[parsed] += 1
+                    self._skip(parsed)
                 else:
                     emit(parsed)
+        self.health.succeeded()
         return position
+
+    def _skip(self, reason: str) -> None:
+        """Count a skipped line: a misread one is a parsing error, another app's line only filtered."""
+        self.skipped[reason] += 1
+        if reason != "app_not_monitored":
+            self.health.failed("parsing")
 
     def _load_position(self) -> _Position:
         try:

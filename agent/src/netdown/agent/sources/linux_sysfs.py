@@ -7,7 +7,8 @@ events (``tests/integration/test_netns_system_view.py``).
 Why files and polling rather than netlink: the files need no dependency and no privilege, a fake
 tree under a test's ``tmp_path`` stands in for the kernel (the root path is injectable), and a
 one-second poll is far finer than the detector's settle grace (10 s). The same loop as macOS's
-(:class:`~netdown.agent.sources.routes.PathPoller`) emits only changes.
+(:class:`~netdown.agent.sources.routes.PathPoller`) emits changes, and the unchanged path once per
+heartbeat interval.
 
 Read per interface (``/sys/class/net/<name>/``): ``operstate`` (RFC 2863 as the kernel keeps it),
 ``flags`` (IFF_UP), ``carrier``, ``type`` (ARPHRD_*), ``uevent`` ``DEVTYPE``, and whether
@@ -27,6 +28,7 @@ from typing import Final
 from netdown import wire
 from netdown.agent.sources.base import register
 from netdown.agent.sources.routes import (
+    DEFAULT_HEARTBEAT_INTERVAL_S,
     Clock,
     KernelRoute,
     PathPoller,
@@ -179,18 +181,26 @@ def linux_path_from(links: Iterable[Link], routes: Sequence[KernelRoute], namese
 
 @register("linux_path")
 class LinuxPathSource(PathPoller):
-    """Polls sysfs/procfs under ``root`` and emits the system path when it changes."""
+    """Polls sysfs/procfs under ``root``; emits the system path on change and once per heartbeat."""
 
     name = "linux_path"
 
-    def __init__(self, interval_s: float = 1.0, root: Path | str = "/", clock: Clock = time.time) -> None:
-        super().__init__(interval_s, clock)
+    def __init__(
+        self,
+        interval_s: float = 1.0,
+        root: Path | str = "/",
+        heartbeat_interval_s: float = DEFAULT_HEARTBEAT_INTERVAL_S,
+        clock: Clock = time.time,
+        monotonic: Clock = time.monotonic,
+    ) -> None:
+        super().__init__(interval_s, heartbeat_interval_s=heartbeat_interval_s, clock=clock, monotonic=monotonic)
         self.root = Path(root)
 
     def poll(self) -> wire.PathBody | None:
-        """Evaluate once; None when the tree has no interfaces at all (not a Linux root)."""
+        """Evaluate once; None when the tree has no interfaces at all (not a Linux root: a reading error)."""
         links = read_links(self.root)
         if not links:
+            self.health.failed("reading")
             return None
         nameservers = parse_resolv_conf_nameservers(_read_optional(self.root / "etc/resolv.conf"))
         return linux_path_from(links, read_routes(self.root), nameservers)

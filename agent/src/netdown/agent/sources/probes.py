@@ -28,10 +28,11 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, ClassVar, Final, Literal
 
 from netdown import wire
 from netdown.agent.redact import hash_host
+from netdown.agent.source_health import SourceStats
 from netdown.agent.sources.base import Emit, Observation, register
 
 __all__ = [
@@ -223,9 +224,14 @@ def _connect_any(
 
 @register("probes")
 class ProbesSource:
-    """Probes every configured target once a round; rounds ``interval_s`` apart, jittered by ±``jitter``."""
+    """Probes every configured target once a round; rounds ``interval_s`` apart, jittered by ±``jitter``.
+
+    Every probe that ran is a success of its ``health``, whatever its outcome: a failed connect is
+    evidence about the network, not a fault of the source.
+    """
 
     name = "probes"
+    role: ClassVar[wire.SourceRole] = "probe"
 
     def __init__(
         self,
@@ -250,6 +256,7 @@ class ProbesSource:
         self.rng = rng or random.Random()
         self.clock, self.monotonic = clock, monotonic
         self._resolve, self._connect = resolve, connect
+        self.health = SourceStats(self.name, self.role, clock)
 
     def probe(self, target: ProbeTarget) -> Observation:
         """Run one probe now; its event time is when it started."""
@@ -262,6 +269,7 @@ class ProbesSource:
             resolve=self._resolve,
             connect=self._connect,
         )
+        self.health.succeeded()
         return Observation(ts_ms=ts_ms, body=body)
 
     def next_delay(self) -> float:

@@ -23,12 +23,14 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import ClassVar, Final
 
 from netdown import wire
+from netdown.agent.source_health import SourceStats
 from netdown.agent.sources.base import Emit, Observation
 
 __all__ = [
+    "DEFAULT_HEARTBEAT_INTERVAL_S",
     "RTF_GATEWAY",
     "RTF_REJECT",
     "RTF_UP",
@@ -50,6 +52,9 @@ Clock = Callable[[], float]
 RTF_UP: Final = 0x0001
 RTF_GATEWAY: Final = 0x0002
 RTF_REJECT: Final = 0x0200
+# How often a system-path source refreshes an unchanged path when no heartbeat interval is given: the
+# agent's default heartbeat interval, the longest the wire contract allows (5 minutes).
+DEFAULT_HEARTBEAT_INTERVAL_S: Final = 300.0
 
 
 def run_command(argv: Sequence[str], timeout_s: float = 10.0) -> str:
@@ -185,37 +190,79 @@ def _ipv4(value: int) -> str:
 
 
 class PathPoller:
-    """The loop of a system-path source: evaluate the path every ``interval_s``, emit only changes.
+    """The loop of a system-path source: evaluate the path every ``interval_s``, emit changes and refreshes.
 
-    Bodies are compared, not timestamps, so a steady network costs one event, not one per poll.
+    Bodies are compared, not timestamps, so a change is emitted by the first poll that sees it (within
+    one ``interval_s``) and a steady network costs no event per poll. The unchanged path is emitted
+    again once per ``heartbeat_interval_s`` (an ordinary event, a fresh ``event_id``): with change-only
+    events a stable network's last system path is hours old, and the stream job could not tell
+    "unchanged" from "the source died". The refresh is due when the *next* poll would come later than
+    one heartbeat interval after the last emission, so two system path events of a working source are
+    at most a heartbeat interval (plus one poll's duration) apart; its clock is monotonic, so a
+    wall-clock step neither delays nor repeats it.
+
     A poll that cannot evaluate (a command missing, a file unreadable) returns None and emits
-    nothing: no evidence is better than guessed evidence for the detector.
+    nothing, no refresh either: no evidence is better than guessed evidence for the detector. Its
+    ``health`` says why: a command missing or hung, or a file unreadable, is a reading error (not
+    running until a poll succeeds again), output that is not text a parsing error; ``poll`` itself
+    counts what it read and could not use.
     """
 
     name: str = "path"
+    role: ClassVar[wire.SourceRole] = "system_path"
 
-    def __init__(self, interval_s: float, clock: Clock = time.time) -> None:
+    def __init__(
+        self,
+        interval_s: float,
+        *,
+        heartbeat_interval_s: float = DEFAULT_HEARTBEAT_INTERVAL_S,
+        clock: Clock = time.time,
+        monotonic: Clock = time.monotonic,
+    ) -> None:
         if interval_s <= 0:
             raise ValueError(f"{self.name}: interval_s must be positive, got {interval_s!r}")
+        if heartbeat_interval_s <= 0:
+            raise ValueError(f"{self.name}: heartbeat_interval_s must be positive, got {heartbeat_interval_s!r}")
         self.interval_s = interval_s
+        self.heartbeat_interval_s = heartbeat_interval_s
         self.clock = clock
+        self.monotonic = monotonic
+        self.health = SourceStats(self.name, self.role, clock)
         self.last: wire.PathBody | None = None
+        self._emitted_at = 0.0  # monotonic time of the last emission (meaningless while ``last`` is None)
 
     def poll(self) -> wire.PathBody | None:
-        """One path evaluation as a ``path`` body, or None when the system could not be read."""
+        """One path evaluation as a ``path`` body, or None (its error counted) when the system could not be read."""
         raise NotImplementedError
 
     def step(self, emit: Emit) -> bool:
-        """Poll once and emit if the path changed; True when it emitted."""
-        try:
-            body = self.poll()
-        except (OSError, subprocess.SubprocessError, UnicodeError):
-            body = None
-        if body is None or body == self.last:
+        """Poll once and emit if the path changed or is due for its refresh; True when it emitted."""
+        body = self._evaluate()
+        if body is None or not self._due(body):
             return False
-        self.last = body
+        self.last, self._emitted_at = body, self.monotonic()
         emit(Observation(ts_ms=int(self.clock() * 1000), body=body))
         return True
+
+    def _evaluate(self) -> wire.PathBody | None:
+        """:meth:`poll`, its failure counted by stage in ``health``, its success recorded."""
+        try:
+            body = self.poll()
+        except (OSError, subprocess.SubprocessError):  # a command missing or hung (TimeoutExpired), a file unreadable
+            self.health.failed("reading")
+            return None
+        except UnicodeError:  # output that is not text
+            self.health.failed("parsing")
+            return None
+        if body is not None:
+            self.health.succeeded()
+        return body
+
+    def _due(self, body: wire.PathBody) -> bool:
+        """A change, or the same path when waiting for the next poll would overrun the heartbeat interval."""
+        if body != self.last:
+            return True
+        return self.monotonic() - self._emitted_at >= self.heartbeat_interval_s - self.interval_s
 
     def run(self, emit: Emit, stop: threading.Event) -> None:
         """Poll until ``stop`` is set (waiting on it, so stopping is immediate)."""

@@ -2,7 +2,8 @@
 
 The monitored extension may be told "no interface is usable" by NECP while the system itself is
 fine; this source is the "system is fine" half of that comparison. It polls three commands that
-any process may run and emits a ``path`` event (observer ``system``) when the result changes:
+any process may run and emits a ``path`` event (observer ``system``) when the result changes, and
+the unchanged result again once per heartbeat interval (:class:`~netdown.agent.sources.routes.PathPoller`):
 
 - ``scutil --nwi``: configd's network information, the same ranked interface list and
   IPv4/IPv6/DNS flags that Network.framework's path evaluation starts from. Two layouts are
@@ -27,7 +28,15 @@ from typing import Any, Final, Literal
 
 from netdown import wire
 from netdown.agent.sources.base import register
-from netdown.agent.sources.routes import Clock, PathPoller, RouteGet, Runner, parse_route_get, run_command
+from netdown.agent.sources.routes import (
+    DEFAULT_HEARTBEAT_INTERVAL_S,
+    Clock,
+    PathPoller,
+    RouteGet,
+    Runner,
+    parse_route_get,
+    run_command,
+)
 from netdown.wire import InterfaceType
 
 __all__ = [
@@ -258,7 +267,7 @@ def system_path_from(nwi: Nwi, routes: Sequence[RouteGet], hardware: Mapping[str
 
 @register("macos_path")
 class MacPathSource(PathPoller):
-    """Polls ``scutil --nwi`` and ``route get default`` and emits the system path when it changes."""
+    """Polls ``scutil --nwi`` and ``route get default``; emits the system path on change and once per heartbeat."""
 
     name = "macos_path"
 
@@ -266,19 +275,22 @@ class MacPathSource(PathPoller):
         self,
         interval_s: float = 2.0,
         hardware_refresh_s: float = 600.0,
+        heartbeat_interval_s: float = DEFAULT_HEARTBEAT_INTERVAL_S,
         run: Runner = run_command,
         clock: Clock = time.time,
+        monotonic: Clock = time.monotonic,
     ) -> None:
-        super().__init__(interval_s, clock)
+        super().__init__(interval_s, heartbeat_interval_s=heartbeat_interval_s, clock=clock, monotonic=monotonic)
         self.hardware_refresh_s = hardware_refresh_s
         self._run = run
         self._hardware: dict[str, InterfaceType] = {}
         self._hardware_read_at: float | None = None
 
     def poll(self) -> wire.PathBody | None:
-        """Evaluate once; None when nwi printed nothing recognisable (no evidence, no event)."""
+        """Evaluate once; None when nwi printed nothing recognisable (no evidence, no event: a parsing error)."""
         nwi = parse_scutil_nwi(self._run(["/usr/sbin/scutil", "--nwi"]))
         if not nwi.recognised:
+            self.health.failed("parsing")
             return None
         routes = [
             parse_route_get(self._run(["/sbin/route", "-n", "get", *family, "default"])) for family in ((), ("-inet6",))

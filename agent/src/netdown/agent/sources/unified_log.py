@@ -30,10 +30,12 @@ import threading
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import Any, ClassVar, Final, Protocol
 
 from netdown import wire
+from netdown.agent.source_health import SourceStats
 from netdown.agent.sources.base import Emit, Observation, register
+from netdown.agent.unified_log_health import TallyCredit
 from netdown.agent.unified_log_layouts import (
     LAYOUTS,
     LINE_LIMIT,
@@ -220,9 +222,12 @@ class UnifiedLogSource:
     ``restart_delay_s``, or the source returns when that is ``None``; by default ``log stream`` is
     restarted after 5 s (it ends only when something went wrong) and an injected command is not (a
     fixture that ended is read). A missing ``log`` binary is a broken setup and raises; bad lines never do.
+    Its ``health`` counts a stream that ended by itself (and is restarted) as a reading error: it is
+    not running until the next stream's first line is understood (:mod:`~netdown.agent.unified_log_health`).
     """
 
     name = "unified_log"
+    role: ClassVar[wire.SourceRole] = "app_view"
 
     def __init__(
         self,
@@ -246,6 +251,8 @@ class UnifiedLogSource:
         self.line_limit = line_limit
         self.line_tally = LineTally()
         self.tally = ParseTally()
+        self.health = SourceStats(self.name, self.role)
+        self._credit = TallyCredit(self.health, self.line_tally, self.tally.messages)
 
     @classmethod
     def for_apps(cls, apps: Iterable[_App], **kwargs: Any) -> UnifiedLogSource:
@@ -263,7 +270,10 @@ class UnifiedLogSource:
         transitions = Transitions() if self.transitions_only else None
         while not stop.is_set():
             self._stream_once(emit, stop, transitions)
-            if self.restart_delay_s is None or stop.wait(self.restart_delay_s):
+            if self.restart_delay_s is None or stop.is_set():
+                return
+            self.health.failed("reading")  # `log stream` ended by itself: blind until it is back
+            if stop.wait(self.restart_delay_s):
                 return
 
     def _stream_once(self, emit: Emit, stop: threading.Event, transitions: Transitions | None) -> None:
@@ -275,7 +285,7 @@ class UnifiedLogSource:
         watcher.start()
         try:
             assert child.stdout is not None  # stdout=PIPE above
-            lines = read_lines(child.stdout, self.line_tally, self.line_limit)
+            lines = self._credit.crediting(read_lines(child.stdout, self.line_tally, self.line_limit))
             split = SplitOptions(line_limit=self.line_limit)
             for parsed in parse_lines(
                 lines,
@@ -286,6 +296,7 @@ class UnifiedLogSource:
                 transitions=transitions,
             ):
                 emit(parsed.observation)
+            self._credit.credit()  # a record the parser held until the stream's end
         finally:
             if child.poll() is None:
                 child.terminate()
