@@ -34,7 +34,8 @@ from netdown.testing import APP, T0_MS, Device, messages, simulated_fleet, sourc
 PARTITIONS = 3
 FLAGS = ("--window=30", "--settle=2", "--stuck-after=20", "--lateness=1", "--stale-after=3600", f"--metric-apps={APP}")
 PARAMS = DetectorParams(window_ms=30_000, settle_ms=2_000, stuck_ms=20_000, lateness_ms=1_000, stale_ms=3_600_000)
-FLEET_MS = 600_000  # ten minutes of 30 simulated Macs
+FLEET_MS = 600_000  # ten minutes of FLEET_DEVICES simulated Macs
+FLEET_DEVICES = 30  # per simulated fleet; two are sent
 # The spike alert with every duration 180 times shorter (15 min -> 5 s, 30 min -> 10 s, 3 h -> 60 s),
 # `for` of 1 s, and a volume guard for a test-sized fleet; factor and structure as shipped. The blind-agents
 # alert with a `for` of 1 s, share and device floor as shipped.
@@ -43,7 +44,8 @@ TEST_RULES = dataclasses.replace(
     spike=dataclasses.replace(scaled(CONFIG.spike, 180), for_=timedelta(seconds=1), min_episodes=5),
     blind=dataclasses.replace(CONFIG.blind, for_=timedelta(seconds=1)),
 )
-BLIND_DEVICES = CONFIG.blind.min_devices + 2  # past the floor: the simulated fleets' agents report no sources
+# Past the floor, and 12 of the 73 Macs reporting sources (the simulated fleets' run theirs): past the share.
+BLIND_DEVICES = CONFIG.blind.min_devices + 2
 SERIES = re.compile(r"\b(?:netdown[:_][A-Za-z0-9_:]*|[a-z_]+:netdown[A-Za-z0-9_:]*)\b")
 
 
@@ -75,6 +77,11 @@ def _episode_burst(devices: int, start_ms: int) -> list[tuple[bytes, bytes]]:
     return list(messages(sorted(events, key=lambda event: event.ts_ms)))
 
 
+def _fleet(seed: int) -> list[tuple[bytes, bytes]]:
+    """One simulated fleet of FLEET_DEVICES Macs, as the messages their agents send."""
+    return list(messages(simulated_fleet(FLEET_DEVICES, FLEET_MS, seed=seed, params=PARAMS)))
+
+
 def _blind_agents(devices: int) -> list[tuple[bytes, bytes]]:
     """Macs whose system-path source stopped (and one that sees everything): the blind-agents panel and alert's
     input. Their heartbeats report source health, unlike the simulated fleets' older agents."""
@@ -104,7 +111,7 @@ def test_fleet_to_dashboards_and_alerts(kafka: KafkaBroker, topic_name: str, tmp
             tmp_path / "prometheus", targets=[worker.metrics_url.split("/")[2]], rule_files=rule_files
         ) as prometheus,
     ):
-        produce(kafka.bootstrap, worker.events_topic, messages(simulated_fleet(30, FLEET_MS, seed=5, params=PARAMS)))
+        produce(kafka.bootstrap, worker.events_topic, _fleet(seed=5))
         produce(kafka.bootstrap, worker.events_topic, [(b"mac-garbage-0001", b"{not json")])
         produce(kafka.bootstrap, worker.events_topic, _blind_agents(BLIND_DEVICES))
         _wait(lambda: prometheus.query('sum(netdown_episodes_total{job="netdown-stream"}) > 0'), 90, "episodes")
@@ -112,7 +119,7 @@ def test_fleet_to_dashboards_and_alerts(kafka: KafkaBroker, topic_name: str, tmp
         # releases and apps makes the series Prometheus already holds grow.
         time.sleep(3)
         before = prometheus.query('sum(netdown_episodes_total{job="netdown-stream"})')[0]["value"][1]
-        produce(kafka.bootstrap, worker.events_topic, messages(simulated_fleet(30, FLEET_MS, seed=6, params=PARAMS)))
+        produce(kafka.bootstrap, worker.events_topic, _fleet(seed=6))
         _wait(
             lambda: prometheus.query(f'sum(netdown_episodes_total{{job="netdown-stream"}}) > {before}'),
             90,
@@ -127,13 +134,14 @@ def test_fleet_to_dashboards_and_alerts(kafka: KafkaBroker, topic_name: str, tmp
                 empty.append(f"{uid} / {title}: {expr}")
         assert not empty, "panels without data:\n" + "\n".join(empty)
 
-        # NetdownAgentsBlind's inputs, as scraped: every Mac reporting its sources is one of _blind_agents'.
+        # NetdownAgentsBlind's inputs, as scraped: the simulated Macs report their sources running, _blind_agents'
+        # report their system path source down (and one healthy).
         assert _values(prometheus, 'sum by (role) (netdown_devices_blind{job="netdown-stream"})', "role") == {
             "system_path": BLIND_DEVICES,
             "app_view": 0,
         }
         assert prometheus.query('sum(netdown_devices_reporting_sources{job="netdown-stream"})')[0]["value"][1] == str(
-            BLIND_DEVICES + 1
+            2 * FLEET_DEVICES + BLIND_DEVICES + 1
         )
         failing = 'sum by (source) (netdown_agent_sources_failing{job="netdown-stream"})'
         assert _values(prometheus, failing, "source") == {"macos_path": BLIND_DEVICES}
