@@ -84,7 +84,7 @@ def _worst_case_state() -> detector.DeviceState:
     state.system_paths = [
         detector._SystemPath(2**62 + i, True, f"{i}".ljust(256, "p"), 2**62, 2**62) for i in range(MAX_SYSTEM_PATHS)
     ]
-    state.probes = [detector._Probe(2**62 + i, False) for i in range(MAX_PROBES)]
+    state.probes = [detector._Probe(2**62 + i, False, 2**62) for i in range(MAX_PROBES)]
     transients_each = -(-MAX_TRANSIENTS // MAX_APPS)
     for app in range(MAX_APPS):
         state.apps[f"{app}".ljust(256, "a")] = detector._AppState(

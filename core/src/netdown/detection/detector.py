@@ -29,9 +29,9 @@ device's stream went missing in between.
 
 1. no system path at or before t: insufficient evidence;
 2. a probe in [t - W, t] failed with no later ok probe in that span: outage;
-3. the latest path is not *current*: older than W, no ok probe in [t - W, t], and either older than
-   R (``path_max_age_ms``) or a ``seq`` is missing between it and the signal (a change may have been
-   lost): insufficient evidence;
+3. the latest path is not *current*: older than W, no ok probe in [t - W, t] with no ``seq`` missing
+   between it and the signal, and either older than R (``path_max_age_ms``) or a ``seq`` is missing
+   between it and the signal (a change may have been lost): insufficient evidence;
 4. the latest path is not satisfied on a wifi/wired/cellular interface: outage;
 5. the system path became healthy less than G before t: transient, unless at that change + G the
    system is still healthy and the app has not recovered, in which case it is an episode after all
@@ -263,8 +263,11 @@ class _SystemPath(msgspec.Struct, array_like=True, gc=False):
 
 
 class _Probe(msgspec.Struct, array_like=True, gc=False):
+    """One probe result and its ``seq`` (None in a record stored before probes kept it: it vouches for nothing)."""
+
     ts_ms: int
     ok: bool
+    seq: int | None = None
 
 
 class _Pending(msgspec.Struct, array_like=True, gc=False):
@@ -642,9 +645,9 @@ def _observe(state: DeviceState, event: wire.Event, params: DetectorParams, out:
         case wire.ProbeEvent():
             probes = state.probes
             if not probes or probes[-1].ts_ms <= ts:
-                probes.append(_Probe(ts, event.ok))  # in order: no search
+                probes.append(_Probe(ts, event.ok, event.seq))  # in order: no search
             else:
-                bisect.insort(probes, _Probe(ts, event.ok), key=lambda probe: probe.ts_ms)
+                bisect.insort(probes, _Probe(ts, event.ok, event.seq), key=lambda probe: probe.ts_ms)
             if len(probes) > MAX_PROBES:
                 del probes[0]
         case wire.HeartbeatEvent():
@@ -722,8 +725,7 @@ def _classify(state: DeviceState, ts: int, seq: int, params: DetectorParams) -> 
     ]
     if not _probes_ok(probes):
         return SignalClass.OUTAGE, latest
-    # After rule 2 any probe in the window means an ok one after every failure: fresh evidence.
-    if not (probes or _current(state, latest, ts, seq, params)):
+    if not (_current(state, latest, ts, seq, params) or _vouched(state, probes, seq)):
         return SignalClass.INSUFFICIENT_EVIDENCE, latest
     if not latest.healthy:
         return SignalClass.OUTAGE, latest
@@ -739,6 +741,16 @@ def _current(state: DeviceState, path: _SystemPath, ts: int, seq: int, params: D
     if age <= params.window_ms:
         return True
     return age <= params.path_max_age_ms and path.seq is not None and not _gap_between(state, path.seq, seq)
+
+
+def _vouched(state: DeviceState, probes: list[_Probe], seq: int) -> bool:
+    """The latest probe in the window (ok, after rule 2) says the path still held, unless a ``seq`` is missing
+    between it and the event judged: it proves the network worked when it ran, not that a change lost after
+    it never happened (a Mac whose path went down between a probe and the failure, the event saying so lost)."""
+    if not probes:
+        return False
+    latest = probes[-1]
+    return latest.seq is not None and not _gap_between(state, latest.seq, seq)
 
 
 def _probes_ok(probes: list[_Probe]) -> bool:
