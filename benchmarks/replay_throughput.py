@@ -5,8 +5,9 @@ them: the target is at least 100k events/s and at least a quarter of a decode-on
 of every line) over the same file, measured in the same run so the machine's speed cancels out.
 
 The capture comes from the project's fleet simulator (:mod:`netdown.sim`), deterministic for a seed and
-shaped like the real thing: every device boots, reports its system path on changes, probes every 20-30 s,
-sends a heartbeat every 5 min and logs the monitored extension's connections; some devices hit an NECP
+shaped like the real thing: every device boots, reports its system path on changes and with every
+heartbeat, probes two targets every 30 s ± 20 %, sends a heartbeat every 5 min and logs the monitored
+extension's connections; some devices hit an NECP
 episode (recovering, or stuck until a reboot), an outage or a wake transient; delivery adds
 jitter, late spool replays, duplicates (some resent past the allowed lateness) and a few lost events.
 :func:`fleet_capture` is public so the replay tests run the same kind of input.

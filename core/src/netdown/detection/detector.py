@@ -149,7 +149,7 @@ transient at once: the earlier signals of that run already decide whether an epi
 class DetectorParams:
     """The detection parameters (docs/detection.md), in milliseconds."""
 
-    window_ms: int = 30_000  # W: how far back system evidence counts
+    window_ms: int = 30_000  # W: how far back fresh system evidence (a path, a probe) counts
     settle_ms: int = 10_000  # G: how long a system path must hold before a failure is not transient
     stuck_ms: int = 300_000  # T: an episode open longer than this is stuck
     lateness_ms: int = 120_000  # L: how long a signal waits for the evidence that covers it
