@@ -27,8 +27,8 @@ HOUR_MS: Final = 3_600_000
 def _capture() -> list[wire.Event]:
     """Six hours of a small fleet with many episodes, outages and wake transients, in arrival order.
 
-    No event is lost for good (``p_lost=0``): after a lost event only fresh evidence vouches for an old path,
-    and a probe is the one the agent sends between heartbeats, so a loss is a difference probes rightly make.
+    No event is lost for good (``p_lost=0``): after a lost system path only fresh evidence vouches for an old
+    one, and a probe is the one the agent sends between heartbeats, so a loss is a difference probes rightly make.
     Duplicates and late spool replays stay.
     """
     spec = FleetSpec(devices=60, seed=13, episodes_per_device_day=8, outages_per_device_day=4, p_lost=0)
@@ -37,14 +37,23 @@ def _capture() -> list[wire.Event]:
 
 
 def _without_probes(events: list[wire.Event]) -> list[wire.Event]:
-    """The capture minus its probes, each device's later events renumbered down past the probes removed."""
+    """The capture minus its probes, each device's later events renumbered down past the probes removed (their
+    ``seq`` and the ``path_seq`` they name)."""
     probe_seqs: dict[str, list[int]] = defaultdict(list)
     for event in events:
         if isinstance(event, wire.ProbeEvent):
             probe_seqs[event.device_id].append(event.seq)
     removed = {device: sorted(set(seqs)) for device, seqs in probe_seqs.items()}
+
+    def renumbered(event: wire.Event, seq: int) -> int:
+        return seq - bisect.bisect_left(removed.get(event.device_id, []), seq)
+
     return [
-        msgspec.structs.replace(event, seq=event.seq - bisect.bisect_left(removed.get(event.device_id, []), event.seq))
+        msgspec.structs.replace(
+            event,
+            seq=renumbered(event, event.seq),
+            path_seq=None if event.path_seq is None else renumbered(event, event.path_seq),
+        )
         for event in events
         if not isinstance(event, wire.ProbeEvent)
     ]

@@ -180,6 +180,13 @@ def test_a_flood_within_lateness_keeps_the_record_within_budget() -> None:
         transitions += detector.step(state, event, T0_MS + index, PARAMS)  # all within L of processing time
         if index % 1000 == 0:
             largest = max(largest, len(encode_record(record)))
+    # After the flood, a real failure: the system healthy for longer than G, then ENETDOWN. The flooded device
+    # is degraded while it floods, never broken for good: this one opens an episode.
+    device = Device(events[0].device_id, seq=max(event.seq for event in events))
+    after = T0_MS + 2 * PARAMS.lateness_ms
+    failure = device.conn(after + PARAMS.settle_ms + 1_000, enetdown=True, app=APP)
+    for event in (device.system_path(after), failure):
+        transitions += detector.step(state, event, T0_MS + len(events) + PARAMS.lateness_ms, PARAMS)
     transitions += detector.flush(state, PARAMS)
     largest = max(largest, len(encode_record(record)))
     print(f"largest record during the flood: {largest} bytes")
@@ -193,7 +200,7 @@ def test_a_flood_within_lateness_keeps_the_record_within_budget() -> None:
     # Sane: each failure signal classified, once unless its repeat came after its id was forgotten (the cost
     # of MAX_SEEN_IDS); repeats otherwise dropped.
     repeats = len(events) - 50_000
-    failures = {e.event_id for e in events if isinstance(e, wire.ConnEvent) and e.error is not None}
+    failures = {e.event_id for e in [*events, failure] if isinstance(e, wire.ConnEvent) and e.error is not None}
     classified = [t for t in transitions if isinstance(t, SignalClassified)]
     assert {t.event_id for t in classified} == failures
     assert len(classified) - len(failures) <= repeats
@@ -201,7 +208,7 @@ def test_a_flood_within_lateness_keeps_the_record_within_budget() -> None:
     # Shuffled over more seq gaps than are tracked, the oldest gaps are counted lost early: never more than sent.
     assert sum(t.count for t in transitions if isinstance(t, EventsLost)) < 50_000
     opened = [t for t in transitions if isinstance(t, EpisodeChanged) and t.change == "opened"]
-    assert len(opened) >= 1
+    assert opened[-1].episode.evidence[0] == failure.event_id
 
 
 def test_a_flood_through_a_batch_is_stored_within_budget() -> None:

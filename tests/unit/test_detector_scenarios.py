@@ -46,6 +46,7 @@ def _event(index: int, spec: dict[str, Any]) -> wire.Event:
         "seq": spec.pop("seq", index + 1),
         "ts_ms": T0_MS + round(float(spec.pop("t")) * 1000),
         "os_version": str(spec.pop("os", "14.4.1")),
+        "path_seq": spec.pop("path_seq", None),  # the latest system path the agent numbered before (agents >= 0.2)
     }
     app = spec.pop("app", APP)
     if "system" in spec:

@@ -49,14 +49,24 @@ class DeviceIdentity:
         }
 
 
-def stamp(identity: DeviceIdentity, body: wire.Body, *, seq: int, ts_ms: int, event_id: str) -> wire.Event:
-    """The wire event of ``body`` observed at ``ts_ms`` on ``identity``'s device, numbered ``seq``.
+def stamp(
+    identity: DeviceIdentity, body: wire.Body, *, seq: int, ts_ms: int, event_id: str, path_seq: int | None = None
+) -> wire.Event:
+    """The wire event of ``body`` observed at ``ts_ms`` on ``identity``'s device, numbered ``seq``, after the
+    system path numbered ``path_seq`` (the agent's latest, None before its first).
 
     Raises ``msgspec.ValidationError`` when the result would break the contract: the body is
     converted from its plain values, so its nested structs are checked as a decoder would check them.
     """
     event_class = wire.event_class(body)  # its own class, not the union: no tag lookup (4x cheaper)
     return msgspec.convert(
-        {**msgspec.to_builtins(body), **identity.envelope, "event_id": event_id, "seq": seq, "ts_ms": ts_ms},
+        {
+            **msgspec.to_builtins(body),
+            **identity.envelope,
+            "event_id": event_id,
+            "seq": seq,
+            "ts_ms": ts_ms,
+            "path_seq": path_seq,
+        },
         event_class,
     )

@@ -190,6 +190,16 @@ class _Envelope(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", gc=
     os_version: Annotated[_Text, msgspec.Meta(description="OS release, e.g. `14.4.1`.")]
     os_build: Annotated[_Text, msgspec.Meta(description="OS build, e.g. `23E224`; may be empty.")]
     agent_version: Annotated[_Text, msgspec.Meta(description="Version of the agent that sent the event.")]
+    path_seq: Annotated[
+        Annotated[int, msgspec.Meta(ge=0, le=_INT64_MAX)] | None,
+        msgspec.Meta(
+            description=(
+                "The `seq` of the latest system `path` event the agent numbered before this one, in this run of "
+                "the agent; null before its first, and from agents before 0.2. Tells the stream job whether it "
+                "has the system path the device had, whatever else of the stream was lost."
+            )
+        ),
+    ] = None
 
 
 class PathBody(msgspec.Struct, frozen=True, kw_only=True, gc=False):

@@ -58,3 +58,42 @@ def test_an_observation_that_breaks_the_contract_is_refused_without_using_a_seq(
         stamper.stamp(Observation(ts_ms=1, body=wire.ProbeBody(target="x", kind="icmp", ok=True)))  # type: ignore[arg-type]
     good = stamper.stamp(Observation(ts_ms=1, body=wire.ProbeBody(target="x", kind="dns", ok=False)))
     assert good.seq == 0
+
+
+def test_every_event_names_the_latest_system_path_numbered_before_it() -> None:
+    """``path_seq`` lets the stream job tell a lost path from a loss elsewhere: null until the first system path,
+    then that path's seq; an app's path is not the system's."""
+    stamper = Stamper(FACTS, next_seq=10)
+    probe = Observation(ts_ms=1, body=wire.ProbeBody(target="x", kind="dns", ok=True))
+    system = Observation(
+        ts_ms=2,
+        body=wire.PathBody(
+            observer="system",
+            status="satisfied",
+            interfaces=(wire.Interface(name="en0", type="wifi"),),
+            ipv4=True,
+            ipv6=False,
+            dns=True,
+        ),
+    )
+    app = Observation(
+        ts_ms=3,
+        body=wire.PathBody(
+            observer="app",
+            app="com.example.vpn",
+            status="unsatisfied",
+            interfaces=(),
+            ipv4=False,
+            ipv6=False,
+            dns=False,
+        ),
+    )
+    events = [stamper.stamp(observation) for observation in (probe, system, probe, app, system, probe)]
+    assert [(event.seq, event.path_seq) for event in events] == [
+        (10, None),
+        (11, None),  # a path names the one before it
+        (12, 11),
+        (13, 11),
+        (14, 11),
+        (15, 14),
+    ]

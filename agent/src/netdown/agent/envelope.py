@@ -5,6 +5,11 @@ to the spool, so the two advance together. The spool never gives out again an in
 have left the device, not even after its tail was lost or damaged, so the stream job never sees one
 seq on two events; an event the spool lost or the disk refused keeps its number, which the stream
 job counts as a gap. The envelope itself is the core's (:mod:`netdown.stamping`).
+
+Every event also names the latest system path numbered before it (``path_seq``): the stream job then
+knows whether the path it holds is the device's current one, however many other events were lost. A
+path the disk refused keeps its number there too, so the stream job, never receiving it, doubts the
+path it holds, as it should.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ class Stamper:
     def __init__(self, identity: DeviceIdentity, next_seq: int) -> None:
         self.identity = identity
         self._seq = next_seq
+        self._path_seq: int | None = None  # the latest system path's seq, None until this run numbers one
 
     def stamp(self, observation: Observation) -> wire.Event:
         """A wire event for ``observation``; raises ``msgspec.ValidationError`` if a source broke the contract.
@@ -39,6 +45,9 @@ class Stamper:
             seq=self._seq,
             ts_ms=observation.ts_ms,
             event_id=observation.event_id or str(uuid.uuid4()),
+            path_seq=self._path_seq,
         )
+        if isinstance(observation.body, wire.PathBody) and observation.body.observer == "system":
+            self._path_seq = self._seq
         self._seq += 1
         return event

@@ -24,14 +24,15 @@ How events are ordered (docs/design.md, "Detection semantics"; docs/detection.md
 
 Classification of a failure signal at t (docs/detection.md, "Classification of a signal"). The system
 path is a state that holds until it changes: the agent emits it on every change and again with every
-heartbeat, so the latest path at or before t is the system's view at t as long as nothing of the
-device's stream went missing in between.
+heartbeat, so the latest path at or before t is the system's view at t as long as no system path was
+lost in between: each event names the latest system path its agent numbered (``path_seq``); from an
+agent that does not, a ``seq`` missing in between may have been one (:func:`_no_path_lost`).
 
 1. no system path at or before t: insufficient evidence;
 2. a probe in [t - W, t] failed with no later ok probe in that span: outage;
-3. the latest path is not *current*: older than W, no ok probe in [t - W, t] with no ``seq`` missing
-   between it and the signal, and either older than R (``path_max_age_ms``) or a ``seq`` is missing
-   between it and the signal (a change may have been lost): insufficient evidence;
+3. the latest path is not *current*: older than W, no ok probe in [t - W, t] with no system path lost
+   between it and the signal, and either older than R (``path_max_age_ms``) or a system path may have
+   been lost between it and the signal (it may have been the change): insufficient evidence;
 4. the latest path is not satisfied on a wifi/wired/cellular interface: outage;
 5. the system path became healthy less than G before t: transient, unless at that change + G the
    system is still healthy and the app has not recovered, in which case it is an episode after all
@@ -249,7 +250,8 @@ _STATEFUL: Final = frozenset({SignalClass.EPISODE, SignalClass.TRANSIENT})
 
 
 class _SystemPath(msgspec.Struct, array_like=True, gc=False):
-    """One system path evaluation, when the healthy run it belongs to began (if healthy), and its ``seq``.
+    """One system path evaluation, when the healthy run it belongs to began (if healthy), its ``seq`` and the
+    ``path_seq`` it carried (the seq of the system path the agent numbered before it, if the agent says).
 
     ``seq`` is None in a record stored before paths kept it: such a path is current only within W or with
     a probe (rule 3), as if a gap followed it.
@@ -260,14 +262,17 @@ class _SystemPath(msgspec.Struct, array_like=True, gc=False):
     event_id: str
     run_start_ms: int = 0
     seq: int | None = None
+    path_seq: int | None = None
 
 
 class _Probe(msgspec.Struct, array_like=True, gc=False):
-    """One probe result and its ``seq`` (None in a record stored before probes kept it: it vouches for nothing)."""
+    """One probe result, its ``seq`` (None in a record stored before probes kept it: it vouches for nothing) and
+    its ``path_seq``."""
 
     ts_ms: int
     ok: bool
     seq: int | None = None
+    path_seq: int | None = None
 
 
 class _Pending(msgspec.Struct, array_like=True, gc=False):
@@ -286,7 +291,8 @@ class _Transient(msgspec.Struct, array_like=True, gc=False):
     ts_ms: int
     event_id: str
     deadline_ms: int
-    seq: int = 0  # the signal's; what rule 3 measures a gap against at the deadline
+    seq: int = 0  # the signal's numbers: what rule 3 judges the path's currency against at the deadline
+    path_seq: int | None = None
 
 
 class _Episode(msgspec.Struct):
@@ -639,15 +645,15 @@ def _observe(state: DeviceState, event: wire.Event, params: DetectorParams, out:
     match event:  # most frequent first
         case wire.ConnEvent():
             if event.error is not None and event.error.name == ENETDOWN:
-                _failure(state, event.app, ts, event.seq, event.event_id, params, out)
+                _failure(state, event.app, event, params, out)
             elif event.state == "ready":
                 _recovery(state, event.app, ts, params, out)
         case wire.ProbeEvent():
             probes = state.probes
             if not probes or probes[-1].ts_ms <= ts:
-                probes.append(_Probe(ts, event.ok, event.seq))  # in order: no search
+                probes.append(_Probe(ts, event.ok, event.seq, event.path_seq))  # in order: no search
             else:
-                bisect.insort(probes, _Probe(ts, event.ok, event.seq), key=lambda probe: probe.ts_ms)
+                bisect.insort(probes, _Probe(ts, event.ok, event.seq, event.path_seq), key=lambda probe: probe.ts_ms)
             if len(probes) > MAX_PROBES:
                 del probes[0]
         case wire.HeartbeatEvent():
@@ -658,7 +664,7 @@ def _observe(state: DeviceState, event: wire.Event, params: DetectorParams, out:
             if event.status == "satisfied":
                 _recovery(state, app, ts, params, out)
             elif event.status == "unsatisfied" and event.reason == "policy_denied":
-                _failure(state, app, ts, event.seq, event.event_id, params, out)
+                _failure(state, app, event, params, out)
 
 
 def _reboot(state: DeviceState, event: wire.Event, params: DetectorParams, out: list[Transition]) -> None:
@@ -685,16 +691,18 @@ def _reboot(state: DeviceState, event: wire.Event, params: DetectorParams, out: 
 def _add_system_path(state: DeviceState, event: wire.PathEvent) -> None:
     """Insert a system path evaluation in time order and recompute where each healthy run began.
 
-    Two healthy paths with a ``seq`` missing between them are not one run: the missing event may have been
+    Two healthy paths between which a path may have been lost are not one run: the lost one may have been
     the path going down and up again (a Mac waking from sleep), so the run starts afresh at the later one.
-    A failure within G of it then waits out G; if the system is still healthy and the app has not
-    recovered, it opens at its own time all the same (rule 5), so the doubt delays a decision, never an
-    opening. A gap filled later by an event other than a path leaves the run restarted: the same cost.
+    The later path says which path came before it (``path_seq``); from an agent that does not say, a
+    ``seq`` missing between the two is the doubt. A failure within G of the restart then waits out G; if
+    the system is still healthy and the app has not recovered, it opens at its own time all the same
+    (rule 5), so the doubt delays a decision, never an opening. A gap filled later by an event other than
+    a path leaves the run restarted: the same cost.
     """
     healthy = event.status == "satisfied" and any(i.type in PHYSICAL_INTERFACES for i in event.interfaces)
     paths = state.system_paths
     index = bisect.bisect_right(paths, event.ts_ms, key=lambda path: path.ts_ms)
-    paths.insert(index, _SystemPath(event.ts_ms, healthy, event.event_id, seq=event.seq))
+    paths.insert(index, _SystemPath(event.ts_ms, healthy, event.event_id, seq=event.seq, path_seq=event.path_seq))
     for position in range(index, len(paths)):
         path, previous = paths[position], paths[position - 1] if position else None
         continuing = (
@@ -703,16 +711,18 @@ def _add_system_path(state: DeviceState, event: wire.PathEvent) -> None:
             and previous.healthy
             and previous.seq is not None
             and path.seq is not None
-            and not _gap_between(state, previous.seq, path.seq)
+            and _no_path_lost(state, previous.seq, previous.seq, path.seq, path.path_seq)
         )
         path.run_start_ms = previous.run_start_ms if continuing and previous else path.ts_ms
     if len(paths) > MAX_SYSTEM_PATHS:
         del paths[0]  # after the runs are computed: a run that began before it keeps its start
 
 
-def _classify(state: DeviceState, ts: int, seq: int, params: DetectorParams) -> tuple[SignalClass, _SystemPath | None]:
-    """Judge the system's view at ``ts`` for the event numbered ``seq`` (rules 1-6 of the module docstring),
-    and the path that says so."""
+def _classify(
+    state: DeviceState, ts: int, seq: int, path_seq: int | None, params: DetectorParams
+) -> tuple[SignalClass, _SystemPath | None]:
+    """Judge the system's view at ``ts`` for the event numbered ``seq`` after the agent's system path ``path_seq``
+    (rules 1-6 of the module docstring), and the path that says so."""
     paths = state.system_paths
     index = bisect.bisect_right(paths, ts, key=lambda path: path.ts_ms)
     latest = paths[index - 1] if index else None
@@ -725,7 +735,7 @@ def _classify(state: DeviceState, ts: int, seq: int, params: DetectorParams) -> 
     ]
     if not _probes_ok(probes):
         return SignalClass.OUTAGE, latest
-    if not (_current(state, latest, ts, seq, params) or _vouched(state, probes, seq)):
+    if not (_current(state, latest, ts, seq, path_seq, params) or _vouched(state, probes, seq, path_seq)):
         return SignalClass.INSUFFICIENT_EVIDENCE, latest
     if not latest.healthy:
         return SignalClass.OUTAGE, latest
@@ -734,23 +744,41 @@ def _classify(state: DeviceState, ts: int, seq: int, params: DetectorParams) -> 
     return SignalClass.EPISODE, latest
 
 
-def _current(state: DeviceState, path: _SystemPath, ts: int, seq: int, params: DetectorParams) -> bool:
+def _current(
+    state: DeviceState, path: _SystemPath, ts: int, seq: int, path_seq: int | None, params: DetectorParams
+) -> bool:
     """The path is still the system's view at ``ts`` without a probe: younger than W, or younger than R with no
-    ``seq`` missing between it and the event judged (a lost event may have been the path's change)."""
+    path lost between it and the event judged (a lost event may have been the path's change)."""
     age = ts - path.ts_ms
     if age <= params.window_ms:
         return True
-    return age <= params.path_max_age_ms and path.seq is not None and not _gap_between(state, path.seq, seq)
+    if age > params.path_max_age_ms or path.seq is None:
+        return False
+    return _no_path_lost(state, path.seq, path.seq, seq, path_seq)
 
 
-def _vouched(state: DeviceState, probes: list[_Probe], seq: int) -> bool:
-    """The latest probe in the window (ok, after rule 2) says the path still held, unless a ``seq`` is missing
-    between it and the event judged: it proves the network worked when it ran, not that a change lost after
-    it never happened (a Mac whose path went down between a probe and the failure, the event saying so lost)."""
+def _vouched(state: DeviceState, probes: list[_Probe], seq: int, path_seq: int | None) -> bool:
+    """The latest probe in the window (ok, after rule 2) says the path still held, unless a path may have been
+    lost between it and the event judged: it proves the network worked when it ran, not that a change lost
+    after it never happened (a Mac whose path went down between a probe and the failure, the event saying so
+    lost)."""
     if not probes:
         return False
     latest = probes[-1]
-    return latest.seq is not None and not _gap_between(state, latest.seq, seq)
+    return latest.seq is not None and _no_path_lost(state, latest.seq, latest.path_seq, seq, path_seq)
+
+
+def _no_path_lost(state: DeviceState, first: int, first_path: int | None, last: int, last_path: int | None) -> bool:
+    """No system path the detector lacks came between the event numbered ``first`` and the one numbered ``last``.
+
+    Each event names the latest system path its agent had numbered (``path_seq``; a path names itself once
+    applied, so ``first_path`` is its own seq): the same one for both means none came between, whatever else
+    was lost. Without those numbers (an agent before 0.2), or when they run backwards (the later event was
+    numbered first), what is known is the stream itself: no ``seq`` missing between the two.
+    """
+    if first_path is not None and last_path is not None and last_path >= first_path:
+        return last_path == first_path
+    return not _gap_between(state, first, last)
 
 
 def _probes_ok(probes: list[_Probe]) -> bool:
@@ -759,15 +787,15 @@ def _probes_ok(probes: list[_Probe]) -> bool:
     return not failures or any(probe.ok for probe in probes[failures[-1] + 1 :])
 
 
-def _failure(
-    state: DeviceState, app: str, ts: int, seq: int, event_id: str, params: DetectorParams, out: list[Transition]
-) -> None:
+def _failure(state: DeviceState, app: str, event: wire.Event, params: DetectorParams, out: list[Transition]) -> None:
     """An app-side failure signal: classify it; open an episode or wait out a transient (within the bounds)."""
-    signal_class, path = _classify(state, ts, seq, params)
+    ts, event_id = event.ts_ms, event.event_id
+    signal_class, path = _classify(state, ts, event.seq, event.path_seq, params)
     app_state = _app_state(state, app) if signal_class in _STATEFUL else None
     if signal_class is SignalClass.TRANSIENT and app_state is not None and _transients(state) < MAX_TRANSIENTS:
         assert path is not None
-        app_state.transients.append(_Transient(ts, event_id, path.run_start_ms + params.settle_ms, seq))
+        deadline = path.run_start_ms + params.settle_ms
+        app_state.transients.append(_Transient(ts, event_id, deadline, event.seq, event.path_seq))
         return
     out.append(SignalClassified(app=app, signal_class=signal_class, ts_ms=ts, event_id=event_id))
     if signal_class is SignalClass.EPISODE and app_state is not None:
@@ -840,7 +868,7 @@ def _settle_transients(
                 continue
             # At the end of input a deadline not yet reached in event time is unknown: not an episode.
             signal_class, path = (
-                _classify(state, transient.deadline_ms, transient.seq, params)
+                _classify(state, transient.deadline_ms, transient.seq, transient.path_seq, params)
                 if transient.deadline_ms <= now_ts
                 else (SignalClass.TRANSIENT, None)
             )

@@ -451,11 +451,15 @@ class Device:
         pending = 0
         events: list[wire.Event] = []
         rng = self.rng
+        path_seq: int | None = None  # the latest system path this boot's agent numbered (the envelope's path_seq)
+        current_boot = -1
         for seq, emitted in enumerate(self._emitted):
             ts = emitted.ts_ms
             if ts >= self.end_ms:
                 break
             boot = bisect.bisect_right(boot_starts, ts) - 1
+            if boot != current_boot:  # the agent starts afresh with the boot: no path numbered yet
+                current_boot, path_seq = boot, None
             fields = emitted.fields
             if emitted.template is heartbeat:
                 spool = wire.SpoolState(pending=pending, dropped=0)
@@ -463,7 +467,13 @@ class Device:
             else:
                 ledgers[boot].record(source_of[id(emitted.template)], ts)
             template = stamped[boot][id(emitted.template)]
-            events.append(msgspec.structs.replace(template, event_id=new_uuid(rng), seq=seq, ts_ms=ts, **fields))
+            events.append(
+                msgspec.structs.replace(
+                    template, event_id=new_uuid(rng), seq=seq, ts_ms=ts, path_seq=path_seq, **fields
+                )
+            )
+            if type(template) is wire.PathEvent and template.observer == "system":
+                path_seq = seq
             pending = pending + 1 if pending_from <= ts < pending_to else 0
         self._emitted.clear()
         return events
