@@ -114,12 +114,17 @@ def _fresh_workdir(workdir: Path) -> Path:
 
 @contextlib.contextmanager
 def _stop_signals_interrupt() -> Iterator[None]:
-    """SIGTERM and SIGHUP (a closed terminal) stop the demo as Ctrl-C does, so its clean-up runs."""
+    """SIGINT, SIGTERM and SIGHUP (a closed terminal) stop the demo as Ctrl-C does, so its clean-up runs.
+
+    SIGINT too, though Python raises KeyboardInterrupt for it by default: a process started in the background
+    of a non-interactive shell (a CI script's ``&``) inherits SIGINT ignored, and Python then leaves it so;
+    a ``kill -INT`` would not stop the demo.
+    """
 
     def interrupt(_signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         yield
     finally:
