@@ -155,7 +155,7 @@ class DetectorParams:
     stuck_ms: int = 300_000  # T: an episode open longer than this is stuck
     lateness_ms: int = 120_000  # L: how long a signal waits for the evidence that covers it
     stale_ms: int = 900_000  # S: a device without events for this long is no longer active
-    # R: how long the latest system path stays the system's view with no seq missing since it. The agent re-emits
+    # R: how long the latest system path stays the system's view with no system path lost since it. The agent re-emits
     # its path with every heartbeat (at most 300 s apart), so three heartbeats: one lost or late refresh never
     # makes a stable healthy path stale, while a path source that died is noticed within a quarter of an hour.
     path_max_age_ms: int = 900_000

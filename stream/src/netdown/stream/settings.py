@@ -16,7 +16,7 @@ __all__ = ["add_detector_arguments", "detector_flags", "detector_params"]
 
 _DETECTOR_OPTIONS: Final = (
     ("window", "window_ms", "W: how far back fresh system evidence (a path, a probe) counts"),
-    ("path-max-age", "path_max_age_ms", "R: how long the latest system path holds when no seq is missing since it"),
+    ("path-max-age", "path_max_age_ms", "R: how long the latest system path holds with no system path lost since it"),
     ("settle", "settle_ms", "G: how long a system path must hold before a failure is not transient"),
     ("stuck-after", "stuck_ms", "T: an episode open longer than this is stuck"),
     ("lateness", "lateness_ms", "L: how long a signal waits for late evidence"),
